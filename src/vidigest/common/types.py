@@ -1,0 +1,139 @@
+"""Typed payloads shared across modules: transcripts, summaries, events, progress."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vidigest.common.constants import EventType
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- transcripts -------------------------------------------------------------------------------
+
+
+class Word(_Frozen):
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+class Segment(_Frozen):
+    index: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+class Transcript(_Frozen):
+    language: str
+    language_probability: float | None = None
+    duration: float
+    model: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+# --- summaries ---------------------------------------------------------------------------------
+
+
+class KeyPoint(_Frozen):
+    text: str
+    start: float
+    end: float
+
+
+class Chapter(_Frozen):
+    start: float
+    end: float
+    title: str
+    summary: str
+
+
+class Summary(_Frozen):
+    abstract: str
+    key_points: tuple[KeyPoint, ...]
+    chapters: tuple[Chapter, ...]
+    keywords: tuple[str, ...]
+    method: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(_Frozen):
+    """The envelope every message carries. `event_id` is the idempotency key downstream."""
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    event_type: EventType
+    aggregate_id: str
+    occurred_at: datetime = Field(default_factory=_now)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class VideoRegistered(_Frozen):
+    video_id: str
+    source_path: str
+    language: str | None = None
+    model: str | None = None
+
+
+class TranscriptionCompleted(_Frozen):
+    video_id: str
+    transcript_id: str
+    segment_count: int
+    language: str
+
+
+class SummaryCompleted(_Frozen):
+    video_id: str
+    summary_id: str
+
+
+class VideoFailed(_Frozen):
+    video_id: str
+    stage: str
+    reason: str
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+class ProgressReporter(Protocol):
+    """Receives progress of a long stage (decode, transcribe, summarize).
+
+    `total` and `completed` are in the stage's own unit (seconds of audio, steps).
+    """
+
+    def start(self, stage: str, total: float) -> None: ...
+
+    def update(self, stage: str, completed: float) -> None: ...
+
+    def finish(self, stage: str) -> None: ...
+
+
+class NullProgress:
+    def start(self, stage: str, total: float) -> None:
+        pass
+
+    def update(self, stage: str, completed: float) -> None:
+        pass
+
+    def finish(self, stage: str) -> None:
+        pass

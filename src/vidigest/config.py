@@ -1,0 +1,81 @@
+"""Settings, read from the environment (prefix VIDIGEST_) and validated at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "vidigest"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDIGEST_", extra="ignore")
+
+    # --- state ---
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None  # default: SQLite file in data_dir
+
+    # --- transport: unset bootstrap = embedded in-process transport ---
+    kafka_bootstrap: str | None = None
+    kafka_security_protocol: str | None = None
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_ca_location: str | None = None
+    topic_prefix: str = ""
+    consumer_group: str = "vidigest"
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    session_timeout_ms: int = Field(default=45_000, ge=1000)
+
+    # --- failure handling ---
+    max_attempts: int = Field(default=4, ge=1)
+    retry_backoff_seconds: float = Field(default=1.0, ge=0)
+    retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
+
+    # --- speech to text ---
+    asr_model: str = "fast"  # fast | accurate | path to a CTranslate2 Whisper directory
+    asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
+    asr_compute_type: str = "int8"
+    asr_threads: int = Field(default=0, ge=0)  # 0: one per core
+    asr_beam_size: int = Field(default=5, ge=1)
+    language: str | None = None  # None or "auto": detect
+
+    # --- summary ---
+    summarizer: Literal["extractive"] = "extractive"
+
+    # --- relay ---
+    relay_batch_size: int = Field(default=100, ge=1)
+    relay_poll_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator("language")
+    @classmethod
+    def _auto_is_none(cls, value: str | None) -> str | None:
+        return None if value in (None, "", "auto") else value
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vidigest.db'}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
