@@ -1,0 +1,135 @@
+"""The composition root: settings -> database, models, steps, handlers, transports.
+
+Both ways to run (embedded and distributed) are assembled here from the same parts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidigest.common.constants import Topic
+from vidigest.common.handlers import MessageHandler
+from vidigest.common.types import NullProgress, ProgressReporter
+from vidigest.config import Settings
+from vidigest.database.migrate import upgrade
+from vidigest.database.session import Database, db_session_context
+from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
+from vidigest.messaging.relay import OutboxRelay
+from vidigest.modules.summary.service import Summarizer, SummaryStep
+from vidigest.modules.transcription.service import Transcriber, TranscriptionStep
+from vidigest.modules.videos.models import Video
+from vidigest.modules.videos.progress import FanOutProgress, StoredProgress
+from vidigest.modules.videos.service import VideoService
+
+LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
+
+
+def open_database(settings: Settings, *, migrate: bool) -> Database:
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.resolved_database_url)
+    if migrate:
+        upgrade(database.engine)
+    return database
+
+
+@dataclass
+class Models:
+    """Loads each model once per process, on first use."""
+
+    settings: Settings
+    _transcribers: dict[str, Transcriber] = field(default_factory=dict)
+    _summarizer: Summarizer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def transcriber(self, spec: str | None = None) -> Transcriber:
+        from vidigest.modules.transcription.asr import WhisperTranscriber
+
+        spec = spec or self.settings.asr_model
+        with self._lock:
+            if spec not in self._transcribers:
+                self._transcribers[spec] = WhisperTranscriber(
+                    spec,
+                    device=self.settings.asr_device,
+                    compute_type=self.settings.asr_compute_type,
+                    threads=self.settings.asr_threads,
+                    beam_size=self.settings.asr_beam_size,
+                )
+            return self._transcribers[spec]
+
+    def summarizer(self) -> Summarizer:
+        from vidigest.modules.summary.extractive import ExtractiveSummarizer
+
+        with self._lock:
+            if self._summarizer is None:
+                self._summarizer = ExtractiveSummarizer()
+            return self._summarizer
+
+
+@dataclass
+class Vidigest:
+    settings: Settings
+    database: Database
+    models: Models
+    live_progress: LiveProgress | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, *, live_progress: LiveProgress | None = None) -> Vidigest:
+        # The embedded database migrates itself; a shared one is migrated by `db upgrade`.
+        database = open_database(settings, migrate=settings.embedded)
+        return cls(settings, database, Models(settings), live_progress)
+
+    def progress_for(self, video_id: str, stage: str) -> ProgressReporter:
+        stored = StoredProgress(self.database.session_factory, video_id, stage)
+        if self.live_progress is None:
+            return stored
+        return FanOutProgress([stored, self.live_progress(video_id)])
+
+    def handlers(self) -> dict[Topic, MessageHandler[Any]]:
+        sf = self.database.session_factory
+        attempts = self.settings.max_attempts
+        transcription = TranscriptionStep(self.models.transcriber, self.progress_for, sf)
+        summary = SummaryStep(self.models.summarizer(), self.progress_for, sf)
+        return {
+            Topic.VIDEO_REGISTERED: MessageHandler(transcription, sf, attempts),
+            Topic.TRANSCRIPTION_COMPLETED: MessageHandler(summary, sf, attempts),
+        }
+
+    def register_path(
+        self, path: Path, *, language: str | None = None, model: str | None = None
+    ) -> Video:
+        """Register a file the workers can read where it is."""
+        path = path.expanduser().absolute()
+        with db_session_context(self.database.session_factory) as session:
+            return VideoService(session).register(
+                media_path=path,
+                source_type="path",
+                source_uri=str(path),
+                language=language,
+                model=model,
+            )
+
+    def embedded_runtime(self) -> EmbeddedRuntime:
+        broker = EmbeddedBroker(
+            retry_backoff_seconds=self.settings.retry_backoff_seconds,
+            retry_backoff_max_seconds=self.settings.retry_backoff_max_seconds,
+        )
+        for topic, handler in self.handlers().items():
+            broker.subscribe(self.settings.topic(topic.value), handler.consumer, handler)
+        relay = OutboxRelay(
+            self.database.session_factory,
+            broker,
+            batch_size=self.settings.relay_batch_size,
+            topic_prefix=self.settings.topic_prefix,
+        )
+        return EmbeddedRuntime(relay, broker)
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+__all__ = ["NullProgress", "Vidigest"]

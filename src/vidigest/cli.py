@@ -1,0 +1,203 @@
+"""The `vidigest` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import click
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.table import Table
+
+from vidigest import __version__
+from vidigest.common.constants import VideoStatus
+from vidigest.common.exceptions import VidigestError
+from vidigest.config import Settings, get_settings
+
+app = typer.Typer(
+    name="vidigest",
+    help="Turn videos into searchable transcripts, summaries and chapters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+videos_app = typer.Typer(help="Read back registered videos.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(videos_app, name="videos")
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="fast | accurate | path to a CTranslate2 Whisper directory."),
+]
+LanguageOption = Annotated[
+    str, typer.Option("--language", help="auto (detect) or a language code such as en, de.")
+]
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(f"vidigest {__version__}")
+        raise typer.Exit()
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _language(value: str) -> str | None:
+    return None if value in ("", "auto") else value
+
+
+@app.command()
+def process(
+    file: Annotated[Path, typer.Argument(help="A video or audio file.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output directory [default: ./<name>-vidigest].")
+    ] = None,
+    model: ModelOption = None,
+    language: LanguageOption = "auto",
+) -> None:
+    """Transcribe and summarize FILE; write transcript and summary files."""
+    from vidigest.app import Vidigest
+    from vidigest.console import RichProgress
+    from vidigest.modules.videos.export import write_outputs
+
+    settings = _settings()
+    with RichProgress(err) as bars:
+        vidigest = Vidigest.open(settings, live_progress=lambda _video_id: bars)
+        try:
+            video = vidigest.register_path(file, language=_language(language), model=model)
+            vidigest.embedded_runtime().run_until_idle()
+            result = write_outputs(
+                vidigest.database.session_factory,
+                video.id,
+                out_dir or Path(f"{file.stem}-vidigest"),
+            )
+        finally:
+            vidigest.close()
+    if result.status is not VideoStatus.COMPLETED:
+        raise VidigestError(result.error or f"processing ended {result.status.value}")
+    out.print(Markdown(result.summary_markdown))
+    out.print(f"\nvideo {video.id}: {result.status.value}")
+    for written in result.files:
+        out.print(f"  {written}")
+
+
+@app.command()
+def transcribe(
+    file: Annotated[Path, typer.Argument(help="A video or audio file.")],
+    fmt: Annotated[TranscriptFormat, typer.Option("--format", help="Output format.")] = "txt",
+    model: ModelOption = None,
+    language: LanguageOption = "auto",
+) -> None:
+    """Print the transcript of FILE to stdout (nothing is stored)."""
+    from vidigest.app import Models
+    from vidigest.console import RichProgress
+    from vidigest.modules.transcription.audio import probe_media
+    from vidigest.modules.transcription.formats import render
+
+    probe_media(file)  # a bad file fails here, before the model loads
+    with RichProgress(err) as bars:
+        transcript = (
+            Models(_settings())
+            .transcriber(model)
+            .transcribe(file, language=_language(language), progress=bars)
+        )
+    sys.stdout.write(render(transcript, fmt))
+    sys.stdout.flush()
+
+
+@videos_app.command("list")
+def videos_list(
+    status: Annotated[VideoStatus | None, typer.Option(help="Only videos in this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    sort: Annotated[str, typer.Option(help="Column and direction.")] = "created_at DESC",
+) -> None:
+    """List registered videos."""
+    from vidigest.app import open_database
+    from vidigest.database.repository import GenericRepository
+    from vidigest.modules.videos.models import Video
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    with database.session() as session:
+        filters = {"status": status.value} if status else None
+        videos = GenericRepository(session, Video).find_all(filters, order_by=sort, limit=limit)
+    table = Table("id", "file", "status", "duration", "registered")
+    for v in videos:
+        duration = f"{v.duration:.1f}s" if v.duration is not None else "-"
+        table.add_row(v.id, v.filename, v.status, duration, f"{v.created_at:%Y-%m-%d %H:%M:%S}")
+    out.print(table)
+
+
+@videos_app.command("show")
+def videos_show(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one video: status, error, status history and summary."""
+    from vidigest.app import open_database
+    from vidigest.modules.videos.export import describe_video
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    description = describe_video(database.session_factory, video_id)
+    if as_json:
+        out.print_json(json.dumps(description, default=str))
+        return
+    out.print(f"[bold]{description['filename']}[/bold]  {description['id']}")
+    out.print(f"status: {description['status']}  progress: {description['progress']}%")
+    if description["error"]:
+        out.print(f"error: {description['error']}")
+    table = Table("when", "from", "to", "reason")
+    for entry in description["history"]:
+        table.add_row(entry["at"], entry["from"] or "-", entry["to"], entry["reason"] or "")
+    out.print(table)
+    if description.get("summary"):
+        out.print(Markdown(description["summary"]))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations (PostgreSQL or SQLite)."""
+    from vidigest.app import open_database
+    from vidigest.database.migrate import current_revision
+
+    database = open_database(_settings(), migrate=True)
+    out.print(f"database at revision {current_revision(database.engine)}")
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages only
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        print(f"vidigest: error: {exc.format_message()}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        print("vidigest: aborted", file=sys.stderr)
+        sys.exit(130)
+    except VidigestError as exc:
+        print(f"vidigest: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,151 @@
+"""The one message handler every worker uses.
+
+    decode -> idempotency check -> begin (status) -> run (long work, no transaction held)
+    -> one transaction: processed mark + results + status log + outbox -> commit
+    -> the transport commits the offset when the result says `done`.
+
+A step supplies only the domain parts (`begin`, `run`, `complete`); retries, failure
+recording and dead-lettering are decided here, once, for every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Generic, Protocol, TypeVar
+
+from sqlalchemy.orm import Session
+
+from vidigest.common.constants import Consumer, EventType
+from vidigest.common.exceptions import MalformedMessageError, VideoNotFoundError, VidigestError
+from vidigest.common.types import Event
+from vidigest.database.session import SessionFactory, db_session_context
+from vidigest.messaging.codec import decode_event
+from vidigest.messaging.dead_letters import DeadLetterService
+from vidigest.messaging.inbox import ProcessedMessageService
+from vidigest.messaging.transport import HandleResult, Message, Outcome
+from vidigest.modules.videos.service import VideoService
+
+log = logging.getLogger(__name__)
+
+ResultT = TypeVar("ResultT")
+
+
+class Step(Protocol[ResultT]):
+    """The domain part of a worker."""
+
+    consumer: Consumer
+    event_type: EventType
+    stage: str  # a word for users: "transcription", "summary"
+
+    def video_id(self, event: Event) -> str:
+        """Validate the payload; raise MalformedMessageError if it is not usable."""
+
+    def begin(self, session: Session, event: Event) -> None:
+        """Short transaction before the work (e.g. status TRANSCRIBING)."""
+
+    def run(self, event: Event) -> ResultT:
+        """The long work; holds no transaction."""
+
+    def complete(self, session: Session, event: Event, result: ResultT) -> None:
+        """Store results, status, status log and outbox events in the caller's transaction."""
+
+
+class _AlreadyProcessed(Exception):
+    """Another delivery of the same message won the race to the processed mark."""
+
+
+class MessageHandler(Generic[ResultT]):
+    def __init__(
+        self, step: Step[ResultT], session_factory: SessionFactory, max_attempts: int = 1
+    ) -> None:
+        self.step = step
+        self.session_factory = session_factory
+        self.max_attempts = max_attempts
+
+    @property
+    def consumer(self) -> str:
+        return self.step.consumer.value
+
+    def __call__(self, message: Message, attempt: int = 1) -> HandleResult:
+        try:
+            event = decode_event(message)
+            if event.event_type is not self.step.event_type:
+                raise MalformedMessageError(
+                    f"{self.consumer} does not handle {event.event_type.value} events"
+                )
+            video_id = self.step.video_id(event)
+        except MalformedMessageError as exc:
+            return self._dead_letter(message, None, None, str(exc), attempt)
+
+        message_id = str(event.event_id)
+        try:
+            with db_session_context(self.session_factory) as session:
+                if ProcessedMessageService(session).is_processed(self.consumer, message_id):
+                    return HandleResult(Outcome.DUPLICATE)
+                self.step.begin(session, event)
+            result = self.step.run(event)
+            with db_session_context(self.session_factory) as session:
+                marked = ProcessedMessageService(session).mark_as_processed(
+                    self.consumer, message_id, skip_check=True
+                )
+                if not marked.created:
+                    raise _AlreadyProcessed
+                self.step.complete(session, event, result)
+            return HandleResult(Outcome.PROCESSED)
+        except _AlreadyProcessed:
+            return HandleResult(Outcome.DUPLICATE)
+        except Exception as exc:
+            permanent = isinstance(exc, VidigestError) and exc.permanent
+            if not permanent and attempt < self.max_attempts:
+                log.warning(
+                    "%s: attempt %d/%d on %s failed, will retry: %r",
+                    self.consumer,
+                    attempt,
+                    self.max_attempts,
+                    message_id,
+                    exc,
+                )
+                return HandleResult(Outcome.RETRY, error=_describe(exc))
+            if permanent:
+                reason = f"{self.step.stage} failed: {exc}"
+            else:
+                log.exception("%s: giving up on %s", self.consumer, message_id)
+                reason = f"{self.step.stage} failed after {attempt} attempt(s): {_describe(exc)}"
+            return self._dead_letter(message, message_id, video_id, reason, attempt)
+
+    def _dead_letter(
+        self,
+        message: Message,
+        message_id: str | None,
+        video_id: str | None,
+        reason: str,
+        attempt: int,
+    ) -> HandleResult:
+        """Record the failure once: processed mark, FAILED status + event, dead-letter row."""
+        try:
+            with db_session_context(self.session_factory) as session:
+                if message_id is not None:
+                    marked = ProcessedMessageService(session).mark_as_processed(
+                        self.consumer, message_id, skip_check=True, outcome="failed"
+                    )
+                    if not marked.created:
+                        raise _AlreadyProcessed
+                if video_id is not None:
+                    try:
+                        with session.begin_nested():
+                            VideoService(session).fail(video_id, self.step.stage, reason)
+                    except VideoNotFoundError:
+                        pass  # the video is gone (deleted): the dead letter keeps the message
+                DeadLetterService(session).record(self.consumer, message, reason, attempt)
+        except _AlreadyProcessed:
+            return HandleResult(Outcome.DUPLICATE)
+        except Exception as exc:  # e.g. the database is down: nothing recorded, try again
+            log.warning("%s: could not record failure, will retry: %r", self.consumer, exc)
+            return HandleResult(Outcome.RETRY, error=_describe(exc))
+        log.warning("%s: dead-lettered %s: %s", self.consumer, message.origin or "", reason)
+        return HandleResult(Outcome.DEAD_LETTERED, error=reason)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,24 @@
+"""Every model, imported in one place so the metadata (and Alembic) sees all tables."""
+
+from vidigest.database.base import Base
+from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
+from vidigest.modules.summary.models import VideoSummaryRecord
+from vidigest.modules.transcription.models import (
+    TranscriptRecord,
+    TranscriptSegment,
+    TranscriptWord,
+)
+from vidigest.modules.videos.models import Video, VideoStatusLog
+
+__all__ = [
+    "Base",
+    "DeadLetter",
+    "OutboxEvent",
+    "ProcessedMessage",
+    "TranscriptRecord",
+    "TranscriptSegment",
+    "TranscriptWord",
+    "Video",
+    "VideoStatusLog",
+    "VideoSummaryRecord",
+]

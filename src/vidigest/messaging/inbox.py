@@ -1,0 +1,78 @@
+"""Idempotent consumer: remember every (consumer, message id) processed, race-safely."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
+
+from vidigest.database.repository import GenericRepository
+from vidigest.messaging.models import ProcessedMessage
+
+
+@dataclass(frozen=True)
+class MarkResult:
+    record: ProcessedMessage
+    created: bool  # False: the message had been processed already (or concurrently)
+
+
+class ProcessedMessageService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.repository = GenericRepository(session, ProcessedMessage)
+
+    def is_processed(self, consumer: str, message_id: str) -> bool:
+        return self._find(consumer, message_id) is not None
+
+    def mark_as_processed(
+        self,
+        consumer: str,
+        message_id: str,
+        skip_check: bool = False,
+        outcome: str = "processed",
+    ) -> MarkResult:
+        """Record the message as processed in the caller's transaction.
+
+        Race-safe without catching errors: INSERT ... ON CONFLICT DO NOTHING. On PostgreSQL a
+        concurrent transaction inserting the same key waits for the first one; if that one
+        commits, the insert does nothing and the existing record is returned with created=False.
+        `skip_check=True` skips the initial look-up (one round trip less on the hot path).
+        """
+        if not skip_check:
+            existing = self._find(consumer, message_id)
+            if existing is not None:
+                return MarkResult(existing, created=False)
+        inserted_id = self.session.execute(
+            self._insert_ignoring_duplicates(consumer, message_id, outcome)
+        ).scalar_one_or_none()
+        if inserted_id is None:
+            existing = self._find(consumer, message_id)
+            if existing is None:  # the other inserter rolled back after we looked: ours is due
+                return self.mark_as_processed(consumer, message_id, skip_check=True)
+            return MarkResult(existing, created=False)
+        record = self.session.get(ProcessedMessage, inserted_id)
+        assert record is not None
+        return MarkResult(record, created=True)
+
+    def _find(self, consumer: str, message_id: str) -> ProcessedMessage | None:
+        return self.repository.find_one({"consumer": consumer, "message_id": message_id})
+
+    def _insert_ignoring_duplicates(
+        self, consumer: str, message_id: str, outcome: str
+    ) -> ReturningInsert[tuple[int]]:
+        values = {"consumer": consumer, "message_id": message_id, "outcome": outcome}
+        conflict_columns = ["consumer", "message_id"]
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            pg_stmt = postgresql.insert(ProcessedMessage).values(**values)
+            return pg_stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(
+                ProcessedMessage.id
+            )
+        if dialect == "sqlite":
+            lite_stmt = sqlite.insert(ProcessedMessage).values(**values)
+            return lite_stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(
+                ProcessedMessage.id
+            )
+        raise NotImplementedError(f"idempotent insert not implemented for {dialect}")

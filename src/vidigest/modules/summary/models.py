@@ -1,0 +1,23 @@
+"""Stored summaries: one per video."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vidigest.database.base import Base, CreatedAtMixin, JsonDocument, new_uuid
+
+
+class VideoSummaryRecord(CreatedAtMixin, Base):
+    __tablename__ = "video_summaries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), unique=True)
+    abstract: Mapped[str] = mapped_column(Text)
+    key_points: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+    chapters: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument)
+    keywords: Mapped[list[str]] = mapped_column(JsonDocument)
+    method: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)

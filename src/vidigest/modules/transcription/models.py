@@ -1,0 +1,55 @@
+"""Stored transcripts: one per video, its segments, and the words of each segment."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vidigest.database.base import Base, BigIntId, CreatedAtMixin, new_uuid
+
+
+class TranscriptRecord(CreatedAtMixin, Base):
+    __tablename__ = "transcripts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    # unique: a redelivered message can never store a second transcript for the same video
+    video_id: Mapped[str] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), unique=True
+    )
+    language: Mapped[str] = mapped_column(String(16))
+    language_probability: Mapped[float | None] = mapped_column(Float)
+    duration: Mapped[float] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class TranscriptSegment(Base):
+    __tablename__ = "transcript_segments"
+    __table_args__ = (UniqueConstraint("transcript_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    transcript_id: Mapped[str] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[float] = mapped_column(Float)
+    end_time: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class TranscriptWord(Base):
+    __tablename__ = "transcript_words"
+    __table_args__ = (UniqueConstraint("transcript_id", "segment_position", "position"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    # (transcript, segment position) instead of a segment id: words insert in one batch
+    # without first reading back the segments' generated ids.
+    transcript_id: Mapped[str] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
+    )
+    segment_position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[float] = mapped_column(Float)
+    end_time: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(String(256))
+    probability: Mapped[float] = mapped_column(Float)

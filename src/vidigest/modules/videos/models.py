@@ -1,0 +1,39 @@
+"""The video aggregate: one row per video, and its append-only status history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Float, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vidigest.common.constants import VideoStatus
+from vidigest.database.base import Base, BigIntId, CreatedAtMixin, new_uuid, utcnow
+
+
+class Video(CreatedAtMixin, Base):
+    __tablename__ = "videos"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    filename: Mapped[str] = mapped_column(String(512))
+    source_type: Mapped[str] = mapped_column(String(16))  # path | upload | url
+    source_uri: Mapped[str] = mapped_column(Text)  # what the user gave
+    media_path: Mapped[str] = mapped_column(Text)  # where workers read it
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=VideoStatus.REGISTERED, index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # percent of the current stage
+    language: Mapped[str | None] = mapped_column(String(16))  # requested; None = detect
+    model: Mapped[str | None] = mapped_column(String(256))  # requested ASR model
+    duration: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class VideoStatusLog(CreatedAtMixin, Base):
+    __tablename__ = "video_status_logs"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
