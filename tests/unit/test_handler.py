@@ -1,0 +1,206 @@
+"""The shared MessageHandler: idempotency, retries, failures, dead letters (both backends)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tests.factories import event_message, register_video, registered_event
+from vidigest.common.constants import Consumer, EventType, VideoStatus
+from vidigest.common.exceptions import NoAudioStreamError
+from vidigest.common.handlers import MessageHandler
+from vidigest.common.types import Event, VideoRegistered
+from vidigest.database.session import Database
+from vidigest.messaging.codec import parse_payload
+from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
+from vidigest.messaging.transport import Message, Outcome
+from vidigest.modules.videos.models import Video, VideoStatusLog
+from vidigest.modules.videos.service import VideoService
+
+
+@dataclass
+class CountingStep:
+    """A minimal real step: marks the video TRANSCRIBED and emits an event.
+    `failures` makes `run` raise those errors first, one per call."""
+
+    failures: list[Exception] = field(default_factory=list)
+    gate: threading.Event | None = None
+    runs: int = 0
+    consumer: Consumer = Consumer.TRANSCRIPTION
+    event_type: EventType = EventType.VIDEO_REGISTERED
+    stage: str = "transcription"
+
+    def video_id(self, event: Event) -> str:
+        return parse_payload(VideoRegistered, event).video_id
+
+    def begin(self, session: Session, event: Event) -> None:
+        VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBING)
+
+    def run(self, event: Event) -> str:
+        self.runs += 1
+        if self.gate is not None:
+            self.gate.wait(10)
+        if self.failures:
+            raise self.failures.pop(0)
+        return "done"
+
+    def complete(self, session: Session, event: Event, result: str) -> None:
+        VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBED)
+        from vidigest.messaging.outbox import OutboxService
+
+        OutboxService(session).add(
+            Event(
+                event_type=EventType.TRANSCRIPTION_COMPLETED,
+                aggregate_id=event.aggregate_id,
+                payload={"video_id": self.video_id(event), "result": result},
+            )
+        )
+
+
+def count(db: Database, model: type[Any], **where: Any) -> int:
+    with db.session() as session:
+        stmt = select(func.count()).select_from(model).filter_by(**where)
+        return int(session.scalar(stmt) or 0)
+
+
+def video_row(db: Database, video_id: str) -> Video:
+    with db.session() as session:
+        video = session.get(Video, video_id)
+        assert video is not None
+        return video
+
+
+def test_processes_once_and_ignores_redelivery(db: Database) -> None:
+    video = register_video(db)
+    step = CountingStep()
+    handler = MessageHandler(step, db.session_factory)
+    message = event_message(registered_event(video))
+    assert handler(message).outcome is Outcome.PROCESSED
+    assert handler(message).outcome is Outcome.DUPLICATE
+    assert step.runs == 1
+    assert video_row(db, video.id).status == "TRANSCRIBED"
+    assert count(db, OutboxEvent, event_type="transcription.completed") == 1
+    assert (
+        count(db, VideoStatusLog, video_id=video.id) == 3
+    )  # REGISTERED, TRANSCRIBING, TRANSCRIBED
+    assert count(db, ProcessedMessage) == 1
+
+
+def test_transient_errors_are_retried_then_succeed(db: Database) -> None:
+    video = register_video(db)
+    step = CountingStep(failures=[ConnectionError("model server hiccup")])
+    handler = MessageHandler(step, db.session_factory, max_attempts=3)
+    message = event_message(registered_event(video))
+    first = handler(message, 1)
+    assert first.outcome is Outcome.RETRY and "hiccup" in (first.error or "")
+    assert count(db, ProcessedMessage) == 0  # nothing committed for a retry
+    assert handler(message, 2).outcome is Outcome.PROCESSED
+    assert video_row(db, video.id).status == "TRANSCRIBED"
+
+
+def test_transient_errors_fail_the_video_after_the_last_attempt(db: Database) -> None:
+    video = register_video(db)
+    step = CountingStep(failures=[ConnectionError("down")] * 2)
+    handler = MessageHandler(step, db.session_factory, max_attempts=2)
+    message = event_message(registered_event(video))
+    assert handler(message, 1).outcome is Outcome.RETRY
+    result = handler(message, 2)
+    assert result.outcome is Outcome.DEAD_LETTERED
+    row = video_row(db, video.id)
+    assert row.status == "FAILED"
+    assert row.error == "transcription failed after 2 attempt(s): ConnectionError: down"
+    assert count(db, DeadLetter, consumer="transcription-worker", attempts=2) == 1
+    assert count(db, OutboxEvent, event_type="video.failed") == 1
+    assert handler(message, 1).outcome is Outcome.DUPLICATE  # redelivery changes nothing
+
+
+def test_permanent_errors_fail_at_once_with_the_reason(db: Database) -> None:
+    video = register_video(db, "/media/silent.mp4")
+    step = CountingStep(failures=[NoAudioStreamError("/media/silent.mp4")])
+    handler = MessageHandler(step, db.session_factory, max_attempts=5)
+    result = handler(event_message(registered_event(video)), 1)
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert (
+        video_row(db, video.id).error
+        == "transcription failed: no audio stream in /media/silent.mp4"
+    )
+    with db.session() as session:
+        reasons = session.scalars(
+            select(VideoStatusLog.reason).where(VideoStatusLog.to_status == "FAILED")
+        ).all()
+    assert reasons == ["transcription failed: no audio stream in /media/silent.mp4"]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (b"\xff\xfe not json", "message is not valid JSON"),
+        (b"[1, 2]", "message must be a JSON object, got list"),
+        (b'{"event_type": "video.registered"}', "invalid event envelope: aggregate_id: Field"),
+        (b'{"event_type": "video.exploded", "aggregate_id": "x"}', "invalid event envelope"),
+        (
+            json.dumps({"event_type": "summary.completed", "aggregate_id": "x"}).encode(),
+            "transcription-worker does not handle summary.completed events",
+        ),
+        (
+            json.dumps(
+                {"event_type": "video.registered", "aggregate_id": "x", "payload": {"video_id": 7}}
+            ).encode(),
+            "invalid video.registered payload",
+        ),
+    ],
+)
+def test_malformed_messages_are_dead_lettered_not_raised(
+    db: Database, value: bytes, error: str
+) -> None:
+    handler = MessageHandler(CountingStep(), db.session_factory)
+    message = Message(topic="video.registered", key="k", value=value, origin="video.registered/0/7")
+    result = handler(message)
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert error in (result.error or "")
+    with db.session() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+    assert letter.payload == value and letter.origin == "video.registered/0/7"
+    assert error in letter.error
+
+
+def test_failure_of_a_deleted_video_still_dead_letters(db: Database) -> None:
+    video = register_video(db)
+    with db.session() as session:
+        session.delete(session.get(Video, video.id))
+    step = CountingStep()
+    result = MessageHandler(step, db.session_factory)(event_message(registered_event(video)))
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert f"video {video.id} not found" in (result.error or "")
+    assert count(db, DeadLetter) == 1
+
+
+@pytest.mark.integration
+def test_concurrent_deliveries_on_postgres_process_once(postgres_db: Database) -> None:
+    """Two consumers get the same message at once (a rebalance, a re-publish): both run the
+    long work, only one commits its effects, the other reports a duplicate."""
+    video = register_video(postgres_db)
+    gate = threading.Event()
+    step = CountingStep(gate=gate)
+    handler = MessageHandler(step, postgres_db.session_factory)
+    message = event_message(registered_event(video))
+    outcomes: list[Outcome] = []
+    threads = [
+        threading.Thread(target=lambda: outcomes.append(handler(message).outcome)) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    while step.runs < 2:  # both passed the idempotency check and are in the long work
+        threading.Event().wait(0.01)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == [Outcome.DUPLICATE, Outcome.PROCESSED]
+    assert count(postgres_db, OutboxEvent, event_type="transcription.completed") == 1
+    assert count(postgres_db, VideoStatusLog, video_id=video.id, to_status="TRANSCRIBED") == 1
