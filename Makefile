@@ -13,7 +13,8 @@ demo: $(STAMP)
 	$(VENV)/bin/vidigest process $(DEMO_VIDEO) --out $(DEMO_OUT)
 
 test: $(STAMP) system-deps
-	$(VENV)/bin/ruff check src tests bench
+	@bash scripts/ensure-postgres.sh
+	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/mypy src
 	$(PY) -m pytest
 
@@ -34,8 +35,8 @@ system-deps:
 	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy src
