@@ -5,15 +5,18 @@ Both ways to run (embedded and distributed) are assembled here from the same par
 
 from __future__ import annotations
 
+import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidigest.common.constants import Topic
+from vidigest.common.exceptions import MediaNotFoundError
 from vidigest.common.handlers import MessageHandler
-from vidigest.common.types import NullProgress, ProgressReporter
+from vidigest.common.types import ProgressReporter
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database, db_session_context
@@ -24,6 +27,12 @@ from vidigest.modules.transcription.service import Transcriber, TranscriptionSte
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.progress import FanOutProgress, StoredProgress
 from vidigest.modules.videos.service import VideoService
+
+# Each worker and the topic it consumes.
+WORKERS: dict[str, Topic] = {
+    "transcription": Topic.VIDEO_REGISTERED,
+    "summary": Topic.TRANSCRIPTION_COMPLETED,
+}
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
 
@@ -89,15 +98,36 @@ class Vidigest:
             return stored
         return FanOutProgress([stored, self.live_progress(video_id)])
 
-    def handlers(self) -> dict[Topic, MessageHandler[Any]]:
+    def handler(self, worker: str) -> MessageHandler[Any]:
+        """The handler of one worker ("transcription" or "summary"), with its step."""
         sf = self.database.session_factory
         attempts = self.settings.max_attempts
-        transcription = TranscriptionStep(self.models.transcriber, self.progress_for, sf)
-        summary = SummaryStep(self.models.summarizer(), self.progress_for, sf)
-        return {
-            Topic.VIDEO_REGISTERED: MessageHandler(transcription, sf, attempts),
-            Topic.TRANSCRIPTION_COMPLETED: MessageHandler(summary, sf, attempts),
-        }
+        if worker == "transcription":
+            step: Any = TranscriptionStep(self.models.transcriber, self.progress_for, sf)
+        elif worker == "summary":
+            step = SummaryStep(self.models.summarizer(), self.progress_for, sf)
+        else:
+            raise ValueError(f"unknown worker {worker!r}; expected one of {', '.join(WORKERS)}")
+        return MessageHandler(step, sf, attempts)
+
+    def register_upload(
+        self, source: Path, *, language: str | None = None, model: str | None = None
+    ) -> Video:
+        """Copy `source` into the shared storage directory, then register the copy."""
+        if not source.is_file():
+            raise MediaNotFoundError(str(source))
+        target_dir = self.settings.storage_dir / uuid.uuid4().hex
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / source.name
+        shutil.copyfile(source, target)
+        with db_session_context(self.database.session_factory) as session:
+            return VideoService(session).register(
+                media_path=target,
+                source_type="upload",
+                source_uri=str(source.absolute()),
+                language=language,
+                model=model,
+            )
 
     def register_path(
         self, path: Path, *, language: str | None = None, model: str | None = None
@@ -118,7 +148,8 @@ class Vidigest:
             retry_backoff_seconds=self.settings.retry_backoff_seconds,
             retry_backoff_max_seconds=self.settings.retry_backoff_max_seconds,
         )
-        for topic, handler in self.handlers().items():
+        for worker, topic in WORKERS.items():
+            handler = self.handler(worker)
             broker.subscribe(self.settings.topic(topic.value), handler.consumer, handler)
         relay = OutboxRelay(
             self.database.session_factory,
@@ -130,6 +161,3 @@ class Vidigest:
 
     def close(self) -> None:
         self.database.dispose()
-
-
-__all__ = ["NullProgress", "Vidigest"]

@@ -31,7 +31,9 @@ app = typer.Typer(
 videos_app = typer.Typer(help="Read back registered videos.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(videos_app, name="videos")
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
 
 out = Console()
 err = Console(stderr=True)
@@ -184,6 +186,95 @@ def db_upgrade() -> None:
 
     database = open_database(_settings(), migrate=True)
     out.print(f"database at revision {current_revision(database.engine)}")
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="A video or audio file.")],
+    model: ModelOption = None,
+    language: LanguageOption = "auto",
+) -> None:
+    """Register FILE for the workers: copy it to the shared storage and print its id."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.transcription.audio import probe_media
+
+    probe_media(file)  # refuse what no worker could decode, before copying it
+    vidigest = Vidigest.open(_settings())
+    try:
+        video = vidigest.register_upload(file, language=_language(language), model=model)
+    finally:
+        vidigest.close()
+    out.print(video.id)
+
+
+WorkerName = Literal["transcription", "summary", "relay"]
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
+]
+
+
+@app.command()
+def worker(
+    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay")],
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Run one worker (or the outbox relay) against Kafka and the shared database."""
+    from vidigest.workers import run_relay, run_worker, stop_on_signals
+
+    stop = stop_on_signals()
+    if name == "relay":
+        run_relay(_settings(), stop, metrics_port)
+    else:
+        run_worker(_settings(), name, stop, metrics_port)
+
+
+@app.command("run-all")
+def run_all(
+    transcription: Annotated[int, typer.Option(min=0, help="Transcription workers.")] = 1,
+    summary: Annotated[int, typer.Option(min=0, help="Summary workers.")] = 1,
+    relay: Annotated[int, typer.Option(min=0, help="Outbox relays.")] = 1,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="First metrics port; each child gets the next one.")
+    ] = None,
+    grace: Annotated[float, typer.Option(help="Seconds a child gets to stop.")] = 30.0,
+) -> None:
+    """Run every worker and the relay as child processes; restart any that dies."""
+    from vidigest.workers import Supervisor, run_all_children, stop_on_signals
+
+    settings = _settings()
+    if settings.embedded:
+        raise VidigestError("run-all needs VIDIGEST_KAFKA_BOOTSTRAP and VIDIGEST_DATABASE_URL")
+    counts = {"transcription": transcription, "summary": summary, "relay": relay}
+    stop = stop_on_signals()
+    Supervisor(run_all_children(counts, metrics_port), grace_seconds=grace).run(stop)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the Kafka topics (idempotent); partitions and replication from settings."""
+    from vidigest.common.constants import Topic
+    from vidigest.providers.kafka.admin import create_topics
+
+    settings = _settings()
+    if settings.embedded:
+        raise VidigestError("set VIDIGEST_KAFKA_BOOTSTRAP to create topics")
+    names = [settings.topic(t.value) for t in Topic]
+    created = create_topics(settings, names)
+    for name in names:
+        out.print(f"{name}: {'created' if name in created else 'exists'}")
+
+
+@app.command()
+def health() -> None:
+    """Check the database and (in distributed mode) the Kafka broker; exit 1 if one fails."""
+    from vidigest.app import open_database
+    from vidigest.modules.health.service import readiness
+
+    settings = _settings()
+    report = readiness(settings, open_database(settings, migrate=False))
+    out.print_json(json.dumps(report.as_dict()))
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:
