@@ -1,0 +1,34 @@
+"""Fixtures for tests against the real Kafka-protocol broker (tansu, started here)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.kafka_broker import TansuBroker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[TansuBroker]:
+    """One tansu broker (memory storage) for the whole session; tests use unique topic names."""
+    with TansuBroker() as broker:
+        yield broker
+
+
+def unique_name(prefix: str) -> str:
+    """A topic / group name no other test uses: `<prefix>-<8 hex>` with safe characters."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix).strip("-")[:80] or "t"
+    return f"{safe}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def unique_topic(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """`unique_topic("in")` -> e.g. "test_retry-in-1f2e3d4c": unique per call and test."""
+
+    def make(suffix: str = "t") -> str:
+        return unique_name(f"{request.node.name}-{suffix}")
+
+    return make
