@@ -301,6 +301,10 @@ def test_retry_backs_off_then_succeeds(
         assert expected - 0.02 <= gap < expected + 0.5, gaps
     assert counter(group, Outcome.RETRY) == 3
     assert counter(group, Outcome.PROCESSED) == 2
+    assert REGISTRY.get_sample_value("vidigest_handle_seconds_count", {"worker": group}) == 5
+    # The lag gauge is exposed; its value comes from tansu's (wrong) high watermark: not checked.
+    lag = {"worker": group, "topic": topic, "partition": "0"}
+    assert REGISTRY.get_sample_value("vidigest_consumer_lag", lag) is not None
     assert committed(settings, group, topic, 1) == {0: 2}
     assert counter(group, Outcome.DEAD_LETTERED) == 0
 

@@ -289,8 +289,10 @@ class KafkaWorker:
                 self._pause_all()
             return
         self._advance()
-        if self._inflight is not None:
-            self._pause_all()
+        if self._inflight is None:
+            self._resume_all()
+            return
+        self._pause_all()
         # Paused: this returns no messages, but serves rebalances and keeps membership alive.
         raw = self._consumer.poll(self.poll_timeout)
         if raw is not None and not raw.error():
