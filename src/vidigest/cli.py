@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-import click
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from vidigest import __version__
 from vidigest.common.constants import VideoStatus
@@ -281,11 +281,16 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages only
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        print(f"vidigest: error: {exc.format_message()}{hint}", file=sys.stderr)
-        sys.exit(2)
-    except click.exceptions.Abort:
+    except TyperException as exc:  # usage errors (typer vendors click's exception classes)
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            sys.exit(0)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"vidigest: error: {message}{hint}", file=sys.stderr)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    except (typer.Abort, KeyboardInterrupt):
         print("vidigest: aborted", file=sys.stderr)
         sys.exit(130)
     except VidigestError as exc:

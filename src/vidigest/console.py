@@ -35,13 +35,15 @@ class RichProgress:
         self._totals: dict[str, float] = {}
 
     def __enter__(self) -> RichProgress:
-        self.progress.start()
-        return self
+        return self  # the display starts with the first stage: no empty line if none runs
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self._tasks:
+            self.progress.stop()
 
     def start(self, stage: str, total: float) -> None:
+        if not self._tasks:
+            self.progress.start()
         label = STAGE_LABELS.get(stage, stage)
         total = self._totals[stage] = max(total, 1e-9)
         if stage in self._tasks:
