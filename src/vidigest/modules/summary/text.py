@@ -1,0 +1,213 @@
+"""Sentences with times, rebuilt from transcript segments; word tokens; boilerplate filter.
+
+ASR segments do not follow sentences: one sentence may span two segments and one segment may hold
+several sentences. Here the transcript becomes one stream of timed tokens (whitespace-separated
+pieces of the segments' own text, so every sentence is a verbatim quote), and sentences are cut on
+sentence punctuation. A token's time comes from the segment's word timestamps when it has them,
+else from the segment's span, shared out in proportion to characters.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vidigest.common.types import Segment, Transcript
+
+# A sentence that never ends (ASR without punctuation) is cut at a segment end once this long...
+SOFT_MAX_WORDS = 30
+# ...and anywhere once this long.
+HARD_MAX_WORDS = 60
+
+_CLOSERS = "\"')]}\u201d\u2019\u00bb"
+_TERMINALS = (".", "!", "?", "\u2026", "\u3002", "\uff01", "\uff1f")
+_ABBREVIATION_TEXT = (
+    "mr. mrs. ms. dr. prof. sr. jr. st. vs. e.g. i.e. etc. approx. fig. no. cf. al. inc. ltd. "
+    "co. corp. mt. ft. jan. feb. mar. apr. jun. jul. aug. sep. sept. oct. nov. dec."
+)
+_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
+# Abbreviations that often do end a sentence: cut after them when the next word is capitalised.
+_END_OK_ABBREVIATIONS = frozenset({"etc.", "no.", "inc.", "ltd.", "co.", "corp."})
+_INITIALS = re.compile(r"^(?:[A-Za-z]\.){2,}$|^[A-Z]\.$")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+
+_STOPWORD_TEXT = """
+    a about above after again against all almost also although always am among an and another any
+    anybody anyone anything anyway are aren't around as at back be became because become becomes
+    been before being below between both but by can can't cannot could couldn't did didn't do does
+    doesn't doing don't done down during each either else enough even ever every everybody
+    everyone everything few first for from further get gets getting give given go goes going gone
+    got gotten had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
+    herself him himself his how how's however i i'd i'll i'm i've if in into is isn't it it's its
+    itself just kind know last least less let let's like likely lot lots made make makes many may
+    maybe me might mine more most much must mustn't my myself need needs never new next no nobody
+    none nor not nothing now of off often oh ok okay on once one ones only onto or other others
+    otherwise ought our ours ourselves out over own per perhaps quite rather really right said same
+    say says see seem seems several shall shan't she she'd she'll she's should shouldn't since so
+    some somebody someone something sometimes somewhat soon still such sure take than that that's
+    the their theirs them themselves then there there's therefore these they they'd they'll they're
+    they've thing things think this those though through thus to today together too toward towards
+    two under until up upon us use used uses using usually very via want wants was wasn't way ways
+    we we'd we'll we're we've well went were weren't what what's whatever when when's where where's
+    whether which while who who's whom whose why why's will with within without won't would
+    wouldn't yeah yes yet you you'd you'll you're you've your yours yourself yourselves
+    zero three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
+    seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred
+    thousand million billion hundreds thousands millions billions dozen dozens twenties thirties
+    forties fifties sixties seventies eighties nineties second third half
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_FILLER_TEXT = (
+    "um umm uh uhh uh-huh hmm mm mhm er erm ah ahh eh huh okay ok yeah yep alright right so well "
+    "like you know i mean actually basically literally anyway oh wow"
+)
+FILLERS = frozenset(_FILLER_TEXT.split())
+_BOILERPLATE = re.compile(
+    r"thanks? (?:you )?(?:so much |very much )?for (?:watching|listening|your attention)"
+    r"|(?:like|hit|smash)(?: the like button)? and subscribe|subscribe to (?:my|our|the) channel"
+    r"|^\W*[\[(][^\])]*[\])]\W*$",  # "[Music]", "(applause)"
+    re.IGNORECASE,
+)
+
+
+def normalize_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case word tokens (letters/digits, inner apostrophes kept)."""
+    return [m.group(0).lower().replace("\u2019", "'") for m in _WORD.finditer(text)]
+
+
+@dataclass(frozen=True)
+class TimedToken:
+    text: str  # one whitespace-free piece of a segment's text, verbatim
+    start: float
+    end: float
+    segment_end: bool  # last token of its segment
+
+
+@dataclass(frozen=True)
+class Sentence:
+    index: int
+    text: str
+    start: float
+    end: float
+
+    @property
+    def n_words(self) -> int:
+        return len(words_of(self.text))
+
+
+def _segment_tokens(segment: Segment) -> list[TimedToken]:
+    pieces = segment.text.split()
+    if not pieces:
+        return []
+    text = " ".join(pieces)
+    offsets: list[int] = []
+    pos = 0
+    for p in pieces:
+        offsets.append(pos)
+        pos += len(p) + 1
+    start, end = float(segment.start), max(float(segment.end), float(segment.start))
+
+    words = [w for w in segment.words if w.text.strip()]
+    out: list[TimedToken] = []
+    if words:
+        joined_parts = [w.text.strip() for w in words]
+        w_offsets: list[int] = []
+        wpos = 0
+        for jp in joined_parts:
+            w_offsets.append(wpos)
+            wpos += len(jp) + 1
+        joined_len = max(wpos - 1, 1)
+        scale = joined_len / max(len(text), 1)  # 1.0 when the words spell the segment's text
+
+        def word_at(char: int) -> int:
+            return max(0, bisect.bisect_right(w_offsets, int(char * scale)) - 1)
+
+        for p, off in zip(pieces, offsets, strict=True):
+            first = words[word_at(off)]
+            last = words[word_at(off + len(p) - 1)]
+            out.append(
+                TimedToken(p, float(first.start), max(float(last.end), float(first.start)), False)
+            )
+    else:
+        span = end - start
+        total = max(len(text), 1)
+        for p, off in zip(pieces, offsets, strict=True):
+            out.append(
+                TimedToken(
+                    p, start + span * off / total, start + span * (off + len(p)) / total, False
+                )
+            )
+    last_tok = out[-1]
+    out[-1] = TimedToken(last_tok.text, last_tok.start, last_tok.end, True)
+    return out
+
+
+def timed_tokens(segments: Iterable[Segment]) -> list[TimedToken]:
+    tokens: list[TimedToken] = []
+    for seg in sorted(segments, key=lambda s: (s.start, s.index)):
+        tokens.extend(_segment_tokens(seg))
+    return tokens
+
+
+def _ends_sentence(token: str, next_token: str | None) -> bool:
+    core = token.rstrip(_CLOSERS)
+    if not core.endswith(_TERMINALS):
+        return False
+    if next_token is None:
+        return True
+    nxt = next_token.lstrip("\"'([{\u201c\u2018\u00ab")
+    if nxt[:1].islower():  # "e.g. the", "U.S. economy", "and then... we went"
+        return False
+    low = core.lower()
+    if low in _ABBREVIATIONS and low not in _END_OK_ABBREVIATIONS:
+        return False
+    return not (_INITIALS.match(core) and nxt[:1].isupper() and len(core) <= 2)  # "J. Smith"
+
+
+def split_sentences(transcript: Transcript) -> list[Sentence]:
+    """The transcript's sentences in order, each a verbatim run of its text, with times."""
+    tokens = timed_tokens(transcript.segments)
+    sentences: list[Sentence] = []
+    current: list[TimedToken] = []
+
+    def flush() -> None:
+        if current and any(_WORD.search(t.text) for t in current):
+            sentences.append(
+                Sentence(
+                    index=len(sentences),
+                    text=" ".join(t.text for t in current),
+                    start=current[0].start,
+                    end=max(t.end for t in current),
+                )
+            )
+        current.clear()
+
+    for i, tok in enumerate(tokens):
+        current.append(tok)
+        nxt = tokens[i + 1].text if i + 1 < len(tokens) else None
+        n = len(current)
+        if (
+            _ends_sentence(tok.text, nxt)
+            or (tok.segment_end and n >= SOFT_MAX_WORDS)
+            or n >= HARD_MAX_WORDS
+        ):
+            flush()
+    flush()
+    return sentences
+
+
+def is_content_sentence(text: str, min_words: int = 5, min_content_words: int = 3) -> bool:
+    """False for boilerplate: very short sentences, filler, sign-offs, "[Music]"-style tags."""
+    if _BOILERPLATE.search(text):
+        return False
+    words = words_of(text)
+    if len(words) < min_words:
+        return False
+    content = [w for w in words if w not in STOPWORDS and w not in FILLERS and not w.isdigit()]
+    return len(content) >= min_content_words
