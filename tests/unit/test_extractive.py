@@ -371,22 +371,53 @@ def test_sentence_times_from_segment_span_without_words() -> None:
     assert b.start == pytest.approx(10.0 + 10.0 * 11 / 38, abs=1e-6)
 
 
-def test_unpunctuated_speech_is_cut_into_bounded_sentences(
-    summarizer: ExtractiveSummarizer,
-) -> None:
+def lowercase_segments(words: list[str], per_segment: int) -> list[Segment]:
+    segments = []
+    for k in range(0, len(words), per_segment):
+        chunk = words[k : k + per_segment]
+        segments.append(
+            Segment(
+                index=len(segments),
+                start=k / 2.5,
+                end=(k + len(chunk)) / 2.5,
+                text=" " + " ".join(chunk),
+            )
+        )
+    return segments
+
+
+def test_unpunctuated_speech_segments_become_sentences(summarizer: ExtractiveSummarizer) -> None:
     topics = load_topics()
     words = [w.lower().strip(".,") for _t, sents in topics for s in sents for w in s.split()]
-    segments = []
-    for k in range(0, len(words), 10):
-        chunk = words[k : k + 10]
-        segments.append(Segment(index=len(segments), start=k / 2.5, end=(k + len(chunk)) / 2.5,
-                                text=" " + " ".join(chunk)))  # fmt: skip
-    transcript = Transcript(
-        language="en", duration=len(words) / 2.5, model="t", segments=tuple(segments)
-    )
+    segments = lowercase_segments(words, 10)
+    duration = len(words) / 2.5
+    transcript = Transcript(language="en", duration=duration, model="t", segments=tuple(segments))
     sentences = split_sentences(transcript)
-    assert all(len(s.text.split()) <= 60 for s in sentences)
-    assert " ".join(s.text for s in sentences) == " ".join(words)
+    assert [s.text for s in sentences] == [seg.text.strip() for seg in segments]
     summary = summarizer.summarize(transcript)
-    assert_contiguous(summary, transcript.duration)
+    assert_contiguous(summary, duration)
     assert summary.abstract and summary.key_points and summary.keywords
+    # the topics still change where they do
+    true_starts = [sum(len(s.split()) for _t, ss in topics[:i] for s in ss) / 2.5 for i in (1, 2)]
+    assert len(summary.chapters) == 3
+    for chapter, true_start in zip(summary.chapters[1:], true_starts, strict=True):
+        assert abs(chapter.start - true_start) <= 15.0
+
+
+def test_long_unpunctuated_run_is_cut_at_a_segment_end() -> None:
+    words = [w.lower().strip(".,") for s in load_topics()[0][1] for w in s.split()]
+    # punctuated text (one stop per 50 words), with a long run without any
+    for i in (9, 60):
+        words[i] += "."
+        words[i + 1] = words[i + 1].capitalize()
+    segments = lowercase_segments(words[:100], 7)
+    transcript = Transcript(language="en", duration=40.0, model="t", segments=tuple(segments))
+    sentences = split_sentences(transcript)
+    assert sentences[0].text == " ".join(words[:10])
+    # segments end after words 14, 21, 28, 35, 42...: the first with >= 30 words ends a sentence
+    assert sentences[1].text == " ".join(words[10:42])
+    assert sentences[2].text == " ".join(words[42:61])
+    assert sentences[3].text == " ".join(words[61:91])
+    assert sentences[4].text == " ".join(words[91:100])
+    assert " ".join(s.text for s in sentences) == " ".join(words[:100])
+    assert all(len(s.text.split()) <= 60 for s in sentences)

@@ -20,6 +20,9 @@ from vidigest.common.types import Segment, Transcript
 SOFT_MAX_WORDS = 30
 # ...and anywhere once this long.
 HARD_MAX_WORDS = 60
+# Fewer sentence ends than one per this many words: the ASR gave no punctuation (lower-case
+# engines); every segment end then ends a sentence.
+UNPUNCTUATED_WORDS_PER_END = 60
 
 _CLOSERS = "\"')]}\u201d\u2019\u00bb"
 _TERMINALS = (".", "!", "?", "\u2026", "\u3002", "\uff01", "\uff1f")
@@ -173,6 +176,8 @@ def _ends_sentence(token: str, next_token: str | None) -> bool:
 def split_sentences(transcript: Transcript) -> list[Sentence]:
     """The transcript's sentences in order, each a verbatim run of its text, with times."""
     tokens = timed_tokens(transcript.segments)
+    ends = sum(1 for t in tokens if t.text.rstrip(_CLOSERS).endswith(_TERMINALS))
+    soft_max = 1 if ends * UNPUNCTUATED_WORDS_PER_END < len(tokens) else SOFT_MAX_WORDS
     sentences: list[Sentence] = []
     current: list[TimedToken] = []
 
@@ -194,7 +199,7 @@ def split_sentences(transcript: Transcript) -> list[Sentence]:
         n = len(current)
         if (
             _ends_sentence(tok.text, nxt)
-            or (tok.segment_end and n >= SOFT_MAX_WORDS)
+            or (tok.segment_end and n >= soft_max)
             or n >= HARD_MAX_WORDS
         ):
             flush()
