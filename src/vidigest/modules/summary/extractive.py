@@ -5,13 +5,16 @@ key phrases are runs of its words (titles are key phrases, title-cased).
 
 - Sentences are rebuilt from the segments (`text.split_sentences`) and embedded with MiniLM.
 - Chapters: TextTiling on sentence embeddings. At each gap between sentences, the cosine between
-  the mean embedding of the `window` sentences before and after it; the curve is smoothed, and each
-  valley gets a depth score (how far the curve climbs back on both sides). A valley is a chapter
-  boundary when its depth is unlikely under no topic structure: deeper than the
-  `null_quantile`-quantile of the deepest valley of the same curve computed on randomly shuffled
-  sentence orders (a permutation test), and deeper than the TextTiling cut-off mean - std/2 of all
-  valley depths. Deepest valleys are taken first, keeping every chapter >= 30 s and >= 3
-  sentences, and at most one chapter per `seconds_per_chapter` of talk.
+  the mean embedding of the `window` (sqrt(n), 3..10) sentences before and after it; the curve is
+  smoothed, and each valley gets a depth score (how far the curve climbs back on both sides). How
+  many chapters: a valley is a boundary when it is deeper than what chance gives, i.e. than the
+  `null_quantile`-quantile of the deepest valley of the same curve over randomly shuffled
+  sentence orders (a permutation test; no topic structure by construction), and than the
+  TextTiling cut-off mean - std/2 of the valley depths. Deepest valleys are taken first, keeping
+  every chapter >= 30 s and >= 3 sentences and at most one chapter per `seconds_per_chapter`;
+  each boundary is then moved (within +-window/2) to the sentence that makes the two chapters
+  most coherent. On 30 stitched ACLSum texts (~2400 words, 4.1 topics each) this gave Pk 0.134
+  with 0.85x the true number of chapters; on single-topic texts (~300 s) 0.42 extra chapters.
 - Chapter title: its top TF-IDF 1-2-gram key phrases against the other chapters; summary: its
   sentence closest to the chapter's mean embedding.
 - Abstract and key points: MMR over sentence embeddings (relevance = closeness to the document's,
@@ -488,7 +491,7 @@ class ExtractiveSummarizer:
         )
         progress.update(STAGE, 4.0)
 
-        keywords = self._keywords(sentences, bounds, ch_centroids, ch_phrases)
+        keywords = self._keywords(sentences, bounds, ch_centroids, ch_phrases, transcript.language)
         progress.update(STAGE, 5.0)
         progress.finish(STAGE)
 
@@ -522,6 +525,7 @@ class ExtractiveSummarizer:
         bounds: Sequence[int],
         ch_centroids: F64,
         ch_phrases: Sequence[Sequence[tuple[str, float]]],
+        language: str = "en",
     ) -> list[str]:
         """Key phrases: per chapter, YAKE and TF-IDF candidates re-ranked by closeness to the
         chapter's centroid (KeyBERT-style) with MMR; taken round-robin over chapters."""
@@ -529,7 +533,9 @@ class ExtractiveSummarizer:
 
         n_ch = len(bounds) - 1
         k = int(np.clip(3 * n_ch, 5, 10))
-        extractor = yake.KeywordExtractor(lan="en", n=2, top=15, dedupLim=0.9)
+        extractor = yake.KeywordExtractor(
+            lan=(language or "en")[:2].lower(), n=2, top=15, dedupLim=0.9
+        )
         per_chapter: list[list[str]] = []
         for c in range(n_ch):
             text = " ".join(s.text for s in sentences[bounds[c] : bounds[c + 1]])
