@@ -280,7 +280,7 @@ def health() -> None:
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages only
     try:
-        code = app(standalone_mode=False)
+        code = app(prog_name="vidigest", standalone_mode=False)
     except TyperException as exc:  # usage errors (typer vendors click's exception classes)
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:

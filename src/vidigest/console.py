@@ -30,6 +30,8 @@ class RichProgress:
             TimeElapsedColumn(),
             console=console,
             transient=False,
+            # bars only on a terminal: a log file or a pipe gets just the result and errors
+            disable=not console.is_terminal,
         )
         self._tasks: dict[str, TaskID] = {}
         self._totals: dict[str, float] = {}

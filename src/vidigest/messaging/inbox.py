@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -44,16 +45,14 @@ class ProcessedMessageService:
             existing = self._find(consumer, message_id)
             if existing is not None:
                 return MarkResult(existing, created=False)
-        inserted_id = self.session.execute(
+        record: ProcessedMessage | None = self.session.execute(
             self._insert_ignoring_duplicates(consumer, message_id, outcome)
         ).scalar_one_or_none()
-        if inserted_id is None:
+        if record is None:
             existing = self._find(consumer, message_id)
             if existing is None:  # the other inserter rolled back after we looked: ours is due
                 return self.mark_as_processed(consumer, message_id, skip_check=True)
             return MarkResult(existing, created=False)
-        record = self.session.get(ProcessedMessage, inserted_id)
-        assert record is not None
         return MarkResult(record, created=True)
 
     def _find(self, consumer: str, message_id: str) -> ProcessedMessage | None:
@@ -61,18 +60,18 @@ class ProcessedMessageService:
 
     def _insert_ignoring_duplicates(
         self, consumer: str, message_id: str, outcome: str
-    ) -> ReturningInsert[tuple[int]]:
+    ) -> ReturningInsert[Any]:  # its generic form differs in SQLAlchemy 2.0 and 2.1
         values = {"consumer": consumer, "message_id": message_id, "outcome": outcome}
         conflict_columns = ["consumer", "message_id"]
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":
             pg_stmt = postgresql.insert(ProcessedMessage).values(**values)
             return pg_stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(
-                ProcessedMessage.id
+                ProcessedMessage
             )
         if dialect == "sqlite":
             lite_stmt = sqlite.insert(ProcessedMessage).values(**values)
             return lite_stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(
-                ProcessedMessage.id
+                ProcessedMessage
             )
         raise NotImplementedError(f"idempotent insert not implemented for {dialect}")
