@@ -477,50 +477,53 @@ class WhisperTranscriber:
         decoded = 0
         exhausted = False
         out = _Accumulator()
-        while True:
-            while buffered < window and not exhausted:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    exhausted = True
+        try:
+            while True:
+                while buffered < window and not exhausted:
+                    chunk = next(chunks, None)
+                    if chunk is None:
+                        exhausted = True
+                        break
+                    buffer.append(chunk)
+                    buffered += chunk.size
+                    decoded += chunk.size
+                    progress.update("decode", decoded / sr)
+                if buffered == 0:
                     break
-                buffer.append(chunk)
-                buffered += chunk.size
-                decoded += chunk.size
-                progress.update("decode", decoded / sr)
-            if buffered == 0:
-                break
-            audio = np.concatenate(buffer) if len(buffer) > 1 else buffer[0]
-            buffer = []
-            segments, run_info = self._run(model, audio, fixed or locked)
-            if fixed is None and locked is None:
-                detected = str(run_info.language)
-                detected_probability = float(run_info.language_probability)
-                if segments:  # speech heard: keep its language for the rest of the file
-                    locked = detected
-            if exhausted:
-                cut = audio.size
-                kept = segments
-            else:
-                cut_seconds = _choose_cut(audio, segments, self.guard_seconds, search)
-                cut = min(audio.size, max(sr // 2, round(cut_seconds * sr)))
-                kept = _keep_before(segments, cut / sr)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "window %.2f-%.2f s: %s; cut at %.2f s",
-                    offset / sr,
-                    (offset + audio.size) / sr,
-                    [(round(g.start, 2), round(g.end, 2), g.text) for g in segments],
-                    (offset + cut) / sr,
-                )
-            limit = (offset + audio.size) / sr
-            for seg in kept:
-                out.add(seg, offset / sr, limit)
-            progress.update("transcribe", (offset + cut) / sr)
-            if exhausted:
-                break
-            carry = audio[cut:]
-            buffer, buffered = ([carry], carry.size) if carry.size else ([], 0)
-            offset += cut
+                audio = np.concatenate(buffer) if len(buffer) > 1 else buffer[0]
+                buffer = []
+                segments, run_info = self._run(model, audio, fixed or locked)
+                if fixed is None and locked is None:
+                    detected = str(run_info.language)
+                    detected_probability = float(run_info.language_probability)
+                    if segments:  # speech heard: keep its language for the rest of the file
+                        locked = detected
+                if exhausted:
+                    cut = audio.size
+                    kept = segments
+                else:
+                    cut_seconds = _choose_cut(audio, segments, self.guard_seconds, search)
+                    cut = min(audio.size, max(sr // 2, round(cut_seconds * sr)))
+                    kept = _keep_before(segments, cut / sr)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "window %.2f-%.2f s: %s; cut at %.2f s",
+                        offset / sr,
+                        (offset + audio.size) / sr,
+                        [(round(g.start, 2), round(g.end, 2), g.text) for g in segments],
+                        (offset + cut) / sr,
+                    )
+                limit = (offset + audio.size) / sr
+                for seg in kept:
+                    out.add(seg, offset / sr, limit)
+                progress.update("transcribe", (offset + cut) / sr)
+                if exhausted:
+                    break
+                carry = audio[cut:]
+                buffer, buffered = ([carry], carry.size) if carry.size else ([], 0)
+                offset += cut
+        finally:
+            chunks.close()  # closes the container at once, also on errors
         progress.finish("decode")
         progress.finish("transcribe")
 

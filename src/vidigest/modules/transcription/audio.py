@@ -6,7 +6,7 @@ by frame and yields fixed-size chunks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ def iter_audio(
     sample_rate: int = SAMPLE_RATE,
     stream_index: int = 0,
     chunk_seconds: float = 30.0,
-) -> Iterator[AudioChunk]:
+) -> Generator[AudioChunk, None, None]:
     """Decode audio stream `stream_index` (among the audio streams) to mono float32 at
     `sample_rate`, yielding chunks of exactly round(chunk_seconds * sample_rate) samples (the last
     one shorter, never empty).
