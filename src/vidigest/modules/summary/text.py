@@ -75,10 +75,6 @@ _BOILERPLATE = re.compile(
 )
 
 
-def normalize_space(text: str) -> str:
-    return " ".join(text.split())
-
-
 def words_of(text: str) -> list[str]:
     """Lower-case word tokens (letters/digits, inner apostrophes kept)."""
     return [m.group(0).lower().replace("\u2019", "'") for m in _WORD.finditer(text)]
