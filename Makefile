@@ -7,7 +7,7 @@ DEMO_VIDEO ?= samples/three_topics_talk.mp4
 DEMO_OUT ?= out/demo
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test install system-deps lint typecheck clean
+.PHONY: demo test install system-deps lint typecheck bench clean
 
 demo: $(STAMP)
 	$(VENV)/bin/vidigest process $(DEMO_VIDEO) --out $(DEMO_OUT)
@@ -33,6 +33,12 @@ $(STAMP): pyproject.toml
 # with references (pocketsphinx-testdata). Installed only when missing.
 system-deps:
 	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata
+
+# Benchmarks print ratios against baselines measured in the same run (docs/benchmarks.md).
+bench: $(STAMP) system-deps
+	@bash scripts/ensure-postgres.sh
+	$(PY) bench/messaging.py
+	$(PY) bench/pipeline.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts

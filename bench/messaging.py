@@ -1,0 +1,227 @@
+"""Messaging benchmark: what the outbox relay and the shared handler cost.
+
+    .venv/bin/python bench/messaging.py [--messages N] [--smoke]
+
+Starts its own Kafka-protocol broker (tansu) and a throwaway PostgreSQL database, then measures,
+in the same run:
+  relay    events/s from outbox rows to Kafka     vs raw confluent-kafka producer msgs/s
+  handler  msgs/s through KafkaWorker + MessageHandler with a no-op step on PostgreSQL
+           (idempotency check, processed mark, commits)  vs raw consume + commit msgs/s
+and SQL statements per handled message (counted with SQLAlchemy events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.kafka_broker import TansuBroker
+
+from vidigest.common.constants import Consumer as ConsumerName
+from vidigest.common.constants import EventType
+from vidigest.common.handlers import MessageHandler
+from vidigest.common.types import Event
+from vidigest.config import Settings
+from vidigest.database.migrate import upgrade
+from vidigest.database.session import Database
+from vidigest.messaging.codec import encode_event
+from vidigest.messaging.models import OutboxEvent
+from vidigest.messaging.relay import OutboxRelay
+from vidigest.messaging.transport import HandleResult, Message
+from vidigest.providers.kafka.admin import create_topics
+from vidigest.providers.kafka.consumer import KafkaWorker
+from vidigest.providers.kafka.producer import KafkaPublisher
+
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+class NoOpStep:
+    consumer = ConsumerName.TRANSCRIPTION
+    event_type = EventType.VIDEO_REGISTERED
+    stage = "noop"
+
+    def video_id(self, event: Event) -> str:
+        return event.aggregate_id
+
+    def begin(self, session: Session, event: Event) -> None:
+        pass
+
+    def run(self, event: Event) -> None:
+        return None
+
+    def complete(self, session: Session, event: Event, result: None) -> None:
+        pass
+
+
+def events(n: int, topic: str) -> list[Message]:
+    out = []
+    for i in range(n):
+        e = Event(event_type=EventType.VIDEO_REGISTERED, aggregate_id=f"video-{i % 97}")
+        out.append(
+            encode_event(
+                str(e.event_id),
+                e.event_type.value,
+                e.aggregate_id,
+                e.model_dump(mode="json"),
+                topic,
+            )
+        )
+    return out
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def bench_relay(db: Database, settings: Settings, n: int) -> tuple[float, float]:
+    raw_topic, relay_topic = f"raw-{uuid.uuid4().hex[:6]}", f"relay-{uuid.uuid4().hex[:6]}"
+    create_topics(settings, [raw_topic, relay_topic], partitions=6)
+    messages = events(n, raw_topic)
+
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+        }
+    )
+    started = time.perf_counter()
+    for m in messages:
+        producer.produce(m.topic, key=m.key, value=m.value, headers=list(m.headers.items()))
+        producer.poll(0)
+    producer.flush(60)
+    raw = rate(n, time.perf_counter() - started)
+
+    rows = [
+        {
+            "event_id": m.headers["event_id"],
+            "event_type": "video.registered",
+            "aggregate_type": "video",
+            "aggregate_id": m.key,
+            "topic": relay_topic,
+            "payload": {"event_type": "video.registered", "aggregate_id": m.key},
+        }
+        for m in messages
+    ]
+    with db.session() as session:
+        session.execute(insert(OutboxEvent), rows)
+    publisher = KafkaPublisher(settings)
+    relay = OutboxRelay(db.session_factory, publisher, batch_size=settings.relay_batch_size)
+    started = time.perf_counter()
+    published = relay.publish_all()
+    relayed = rate(published, time.perf_counter() - started)
+    publisher.close()
+    assert published == n, (published, n)
+    return raw, relayed
+
+
+def consume_raw(settings: Settings, topic: str, n: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"raw-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    while seen < n:
+        message = consumer.poll(1.0)
+        if message is None or message.error():
+            continue
+        if seen == 0:
+            started = time.perf_counter()
+        consumer.commit(message=message, asynchronous=True)
+        seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return rate(n - 1, elapsed)
+
+
+def consume_handler(db: Database, settings: Settings, topic: str, n: int) -> tuple[float, float]:
+    handler = MessageHandler(NoOpStep(), db.session_factory)  # type: ignore[arg-type]
+    count = {"handled": 0, "statements": 0}
+    times: list[float] = []
+    done = threading.Event()
+
+    def handle(message: Message, attempt: int) -> HandleResult:
+        result = handler(message, attempt)
+        count["handled"] += 1
+        times.append(time.perf_counter())
+        if count["handled"] >= n:
+            done.set()
+        return result
+
+    def on_statement(*_: Any) -> None:
+        count["statements"] += 1
+
+    event.listen(db.engine, "before_cursor_execute", on_statement)
+    stop = threading.Event()
+    worker = KafkaWorker(
+        settings, [topic], handle, f"{topic}.dlq", group_id=f"handler-{uuid.uuid4().hex[:6]}"
+    )
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    done.wait(600)
+    stop.set()
+    thread.join(60)
+    event.remove(db.engine, "before_cursor_execute", on_statement)
+    return rate(n - 1, times[-1] - times[0]), count["statements"] / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--smoke", action="store_true", help="tiny run: checks the bench works")
+    args = parser.parse_args()
+    n = 200 if args.smoke else args.messages
+
+    name = f"vidigest_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    db = Database(ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        upgrade(db.engine)
+        with TansuBroker() as broker:
+            settings = Settings(kafka_bootstrap=broker.bootstrap, session_timeout_ms=6000)
+            raw_produce, relay = bench_relay(db, settings, n)
+            topic = f"handler-{uuid.uuid4().hex[:6]}"
+            create_topics(settings, [topic, f"{topic}.dlq"], partitions=6)
+            publisher = KafkaPublisher(settings)
+            publisher.publish(events(n, topic))
+            publisher.close()
+            raw_consume = consume_raw(settings, topic, n)
+            handled, statements = consume_handler(db, settings, topic, n)
+    finally:
+        db.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    print(f"messages: {n}")
+    print(f"{'measure':<44}{'per second':>12}{'ratio':>8}")
+    print(f"{'raw confluent-kafka producer (baseline)':<44}{raw_produce:>12,.0f}{1:>8.2f}")
+    print(f"{'outbox relay (PostgreSQL -> Kafka)':<44}{relay:>12,.0f}{relay / raw_produce:>8.2f}")
+    print(f"{'raw consume + commit (baseline)':<44}{raw_consume:>12,.0f}{1:>8.2f}")
+    print(
+        f"{'KafkaWorker + MessageHandler, no-op step':<44}{handled:>12,.0f}"
+        f"{handled / raw_consume:>8.2f}"
+    )
+    print(f"SQL statements per handled message: {statements:.2f}")
+
+
+if __name__ == "__main__":
+    main()

