@@ -57,7 +57,7 @@ class TranscriptService:
                 text=transcript.text,
             )
         )
-        self.session.flush([record])
+        self.session.flush()  # the transcript row must exist before the rows that reference it
         segments = [
             {
                 "transcript_id": record.id,
