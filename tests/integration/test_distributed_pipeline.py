@@ -6,6 +6,7 @@ every video ends COMPLETED (or FAILED with a reason) and every effect exists exa
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -193,10 +194,31 @@ def test_relay_crash_between_publish_and_mark_loses_nothing(
     )
 
 
-def test_run_all_processes_and_stops_cleanly(cluster: Cluster, clips: list[Path]) -> None:
+def child_pids(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def child_command(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def test_run_all_restarts_a_dead_child_and_stops_cleanly(
+    cluster: Cluster, clips: list[Path]
+) -> None:
     supervisor = cluster.start("run-all", "--grace", "20", name="run-all", metrics=False)
-    video_id = cluster.submit(clips[1])
+    cluster.wait_until(lambda: len(child_pids(supervisor.popen.pid)) == 3, 30, "three children")
+    (relay_pid,) = [p for p in child_pids(supervisor.popen.pid) if "relay" in child_command(p)]
+    os.kill(relay_pid, signal.SIGKILL)
+    cluster.wait_until(
+        lambda: supervisor.log_text().count("started relay-1") == 2, 30, "the relay restarted"
+    )
+    video_id = cluster.submit(clips[1])  # needs the restarted relay to get anywhere
     cluster.wait_terminal([video_id])
     assert cluster.status(video_id) == "COMPLETED"
+    children = child_pids(supervisor.popen.pid)
     assert cluster.stop(supervisor, signal.SIGTERM, timeout=60) == 0
-    assert "started transcription-1" in supervisor.log_text()
+    for pid in children:  # every child is gone too
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
