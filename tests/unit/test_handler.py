@@ -35,6 +35,7 @@ class CountingStep:
     consumer: Consumer = Consumer.TRANSCRIPTION
     event_type: EventType = EventType.VIDEO_REGISTERED
     stage: str = "transcription"
+    checks_before_work: bool = True
 
     def video_id(self, event: Event) -> str:
         return parse_payload(VideoRegistered, event).video_id
@@ -179,6 +180,18 @@ def test_failure_of_a_deleted_video_still_dead_letters(db: Database) -> None:
     assert result.outcome is Outcome.DEAD_LETTERED
     assert f"video {video.id} not found" in (result.error or "")
     assert count(db, DeadLetter) == 1
+
+
+def test_a_cheap_step_runs_in_one_transaction_and_still_dedupes(db: Database) -> None:
+    video = register_video(db)
+    step = CountingStep(checks_before_work=False)
+    handler = MessageHandler(step, db.session_factory)
+    message = event_message(registered_event(video))
+    assert handler(message).outcome is Outcome.PROCESSED
+    assert handler(message).outcome is Outcome.DUPLICATE  # detected at commit, after the work
+    assert step.runs == 2
+    assert count(db, OutboxEvent, event_type="transcription.completed") == 1
+    assert count(db, VideoStatusLog, video_id=video.id, to_status="TRANSCRIBING") == 0
 
 
 @pytest.mark.integration

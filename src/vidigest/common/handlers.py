@@ -36,12 +36,17 @@ class Step(Protocol[ResultT]):
     consumer: Consumer
     event_type: EventType
     stage: str  # a word for users: "transcription", "summary"
+    # True for steps whose work is expensive (minutes of ASR): a duplicate is detected, and
+    # `begin` runs, in a first short transaction before the work. A cheap step skips that
+    # transaction; the unique processed mark at commit alone keeps its effects exactly-once.
+    checks_before_work: bool
 
     def video_id(self, event: Event) -> str:
         """Validate the payload; raise MalformedMessageError if it is not usable."""
 
     def begin(self, session: Session, event: Event) -> None:
-        """Short transaction before the work (e.g. status TRANSCRIBING)."""
+        """Short transaction before the work (e.g. status TRANSCRIBING); only when
+        `checks_before_work`."""
 
     def run(self, event: Event) -> ResultT:
         """The long work; holds no transaction."""
@@ -79,10 +84,11 @@ class MessageHandler(Generic[ResultT]):
 
         message_id = str(event.event_id)
         try:
-            with db_session_context(self.session_factory) as session:
-                if ProcessedMessageService(session).is_processed(self.consumer, message_id):
-                    return HandleResult(Outcome.DUPLICATE)
-                self.step.begin(session, event)
+            if self.step.checks_before_work:
+                with db_session_context(self.session_factory) as session:
+                    if ProcessedMessageService(session).is_processed(self.consumer, message_id):
+                        return HandleResult(Outcome.DUPLICATE)
+                    self.step.begin(session, event)
             result = self.step.run(event)
             with db_session_context(self.session_factory) as session:
                 marked = ProcessedMessageService(session).mark_as_processed(

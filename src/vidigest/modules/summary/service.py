@@ -97,6 +97,7 @@ class SummaryStep:
     consumer = Consumer.SUMMARY
     event_type = EventType.TRANSCRIPTION_COMPLETED
     stage = "summary"
+    checks_before_work = True
 
     def __init__(
         self,

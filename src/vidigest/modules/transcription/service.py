@@ -129,6 +129,7 @@ class TranscriptionStep:
     consumer = Consumer.TRANSCRIPTION
     event_type = EventType.VIDEO_REGISTERED
     stage = "transcription"
+    checks_before_work = True
 
     def __init__(
         self,
