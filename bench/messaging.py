@@ -5,8 +5,8 @@
 Starts its own Kafka-protocol broker (tansu) and a throwaway PostgreSQL database, then measures,
 in the same run:
   relay    events/s from outbox rows to Kafka     vs raw confluent-kafka producer msgs/s
-  handler  msgs/s through KafkaWorker + MessageHandler with a no-op step on PostgreSQL
-           (idempotency check, processed mark, commits)  vs raw consume + commit msgs/s
+  handler  msgs/s through KafkaWorker + MessageHandler + inbox + outbox with a no-op service on
+           PostgreSQL (processed mark, one outbox event, commit)  vs raw consume + commit msgs/s
 and SQL statements per handled message (counted with SQLAlchemy events).
 """
 
@@ -37,6 +37,7 @@ from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database
 from vidigest.messaging.codec import encode_event
 from vidigest.messaging.models import OutboxEvent
+from vidigest.messaging.outbox import OutboxService
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.messaging.transport import HandleResult, Message
 from vidigest.providers.kafka.admin import create_topics
@@ -47,9 +48,14 @@ ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class NoOpStep:
+    """A service that does nothing but announce it: one outbox event per message."""
+
     consumer = ConsumerName.TRANSCRIPTION
     event_type = EventType.VIDEO_REGISTERED
     stage = "noop"
+
+    def __init__(self, checks_before_work: bool) -> None:
+        self.checks_before_work = checks_before_work
 
     def video_id(self, event: Event) -> str:
         return event.aggregate_id
@@ -61,7 +67,9 @@ class NoOpStep:
         return None
 
     def complete(self, session: Session, event: Event, result: None) -> None:
-        pass
+        OutboxService(session).add(
+            Event(event_type=EventType.TRANSCRIPTION_COMPLETED, aggregate_id=event.aggregate_id)
+        )
 
 
 def events(n: int, topic: str) -> list[Message]:
@@ -152,8 +160,10 @@ def consume_raw(settings: Settings, topic: str, n: int) -> float:
     return rate(n - 1, elapsed)
 
 
-def consume_handler(db: Database, settings: Settings, topic: str, n: int) -> tuple[float, float]:
-    handler = MessageHandler(NoOpStep(), db.session_factory)  # type: ignore[arg-type]
+def consume_handler(
+    db: Database, settings: Settings, topic: str, n: int, checks_before_work: bool
+) -> tuple[float, float]:
+    handler = MessageHandler(NoOpStep(checks_before_work), db.session_factory)
     count = {"handled": 0, "statements": 0}
     times: list[float] = []
     done = threading.Event()
@@ -200,13 +210,16 @@ def main() -> None:
         with TansuBroker() as broker:
             settings = Settings(kafka_bootstrap=broker.bootstrap, session_timeout_ms=6000)
             raw_produce, relay = bench_relay(db, settings, n)
-            topic = f"handler-{uuid.uuid4().hex[:6]}"
-            create_topics(settings, [topic, f"{topic}.dlq"], partitions=6)
+            # each run gets its own topic of fresh events (new ids: nothing is a duplicate)
+            topics = [f"handler-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+            create_topics(settings, [*topics, *(f"{t}.dlq" for t in topics)], partitions=6)
             publisher = KafkaPublisher(settings)
-            publisher.publish(events(n, topic))
+            for topic in topics:
+                publisher.publish(events(n, topic))
             publisher.close()
-            raw_consume = consume_raw(settings, topic, n)
-            handled, statements = consume_handler(db, settings, topic, n)
+            raw_consume = consume_raw(settings, topics[0], n)
+            one_tx = consume_handler(db, settings, topics[0], n, checks_before_work=False)
+            two_tx = consume_handler(db, settings, topics[1], n, checks_before_work=True)
     finally:
         db.dispose()
         with admin.connect() as c:
@@ -216,11 +229,14 @@ def main() -> None:
     print(f"{'raw confluent-kafka producer (baseline)':<44}{raw_produce:>12,.0f}{1:>8.2f}")
     print(f"{'outbox relay (PostgreSQL -> Kafka)':<44}{relay:>12,.0f}{relay / raw_produce:>8.2f}")
     print(f"{'raw consume + commit (baseline)':<44}{raw_consume:>12,.0f}{1:>8.2f}")
-    print(
-        f"{'KafkaWorker + MessageHandler, no-op step':<44}{handled:>12,.0f}"
-        f"{handled / raw_consume:>8.2f}"
-    )
-    print(f"SQL statements per handled message: {statements:.2f}")
+    for label, (handled, statements) in (
+        ("handler+inbox+outbox, no-op, 1 transaction", one_tx),
+        ("same, with the check before work (2 tx)", two_tx),
+    ):
+        print(
+            f"{label:<44}{handled:>12,.0f}{handled / raw_consume:>8.3f}"
+            f"   {statements:.2f} SQL statements/message"
+        )
 
 
 if __name__ == "__main__":
