@@ -277,6 +277,41 @@ def health() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="HTTP worker processes (distributed mode only).")
+    ] = 1,
+) -> None:
+    """Serve the HTTP API and web UI; in embedded mode also run the workers in this process."""
+    import uvicorn
+
+    settings = _settings()
+    host = host or settings.api_host
+    port = settings.api_port if port is None else port
+    level = "info" if logging.getLogger().level <= logging.INFO else "warning"
+    err.print(f"vidigest serving on http://{host}:{port}/ (API docs at /docs)")
+    if workers > 1:
+        if settings.embedded:
+            raise VidigestError("--workers > 1 needs distributed mode (PostgreSQL and Kafka)")
+        uvicorn.run(
+            "vidigest.api:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=level,
+        )
+        return
+    from vidigest.api import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from installed packages only
     try:

@@ -55,10 +55,31 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=100, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # --- HTTP API (`vidigest serve`) ---
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    api_keys: str = ""  # comma-separated; empty: no authentication
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
+    # register a file already on the server: off unless roots are listed (comma-separated)
+    allow_path_registration: bool = False
+    path_roots: str = ""
+    # register an http(s) URL: off by default; public addresses only, size and time capped
+    allow_url_registration: bool = False
+    url_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+    url_timeout_seconds: float = Field(default=300.0, gt=0)
+
     @field_validator("language")
     @classmethod
     def _auto_is_none(cls, value: str | None) -> str | None:
         return None if value in (None, "", "auto") else value
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def path_root_list(self) -> list[Path]:
+        return [Path(r.strip()).expanduser() for r in self.path_roots.split(",") if r.strip()]
 
     @property
     def storage_dir(self) -> Path:

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from vidigest.database.migrate import alembic_config, current_revision
 from vidigest.database.models import Base
 from vidigest.database.session import Database
+from vidigest.modules.search.schema import include_object
 
 
 def test_one_head(sqlite_db: Database) -> None:
@@ -19,5 +20,6 @@ def test_one_head(sqlite_db: Database) -> None:
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": include_object}
+        context = MigrationContext.configure(connection, opts=opts)
         assert compare_metadata(context, Base.metadata) == []

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Engine, create_engine
 
 from vidigest.database.models import Base
+from vidigest.modules.search.schema import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,6 +22,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTER TABLE
             compare_type=True,
+            include_object=include_object,  # the full-text index is not in the models
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -6,12 +6,20 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from vidigest.common.constants import EventType, VideoStatus
-from vidigest.common.exceptions import VideoNotFoundError
+from vidigest.common.constants import TERMINAL_STATUSES, EventType, VideoStatus
+from vidigest.common.exceptions import VideoNotFoundError, VidigestError
 from vidigest.common.types import Event, VideoFailed, VideoRegistered
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
+from vidigest.modules.summary.models import VideoSummaryRecord
+from vidigest.modules.transcription.models import TranscriptRecord
 from vidigest.modules.videos.models import Video, VideoStatusLog
+
+
+class VideoStateError(VidigestError):
+    """The video is not in a status that allows the operation (retry, delete)."""
+
+    permanent = True
 
 
 class VideoStatusLogService:
@@ -77,8 +85,15 @@ class VideoService:
         )
         self.session.flush()  # assigns the id
         self.status_log.log_status_change(video.id, VideoStatus.REGISTERED)
+        self._emit_registered(video)
+        return video
+
+    def _emit_registered(self, video: Video) -> None:
         payload = VideoRegistered(
-            video_id=video.id, source_path=str(media_path), language=language, model=model
+            video_id=video.id,
+            source_path=video.media_path,
+            language=video.language,
+            model=video.model,
         )
         self.outbox.add(
             Event(
@@ -87,6 +102,29 @@ class VideoService:
                 payload=payload.model_dump(mode="json"),
             )
         )
+
+    def retry(self, video_id: str) -> Video:
+        """FAILED -> REGISTERED: clears partial results (transcript, summary) and queues a new
+        `video.registered` event, in the caller's transaction."""
+        video = self.get(video_id)
+        if video.status != VideoStatus.FAILED.value:
+            raise VideoStateError(f"only a FAILED video can be retried; this one is {video.status}")
+        GenericRepository(self.session, VideoSummaryRecord).delete_where({"video_id": video_id})
+        GenericRepository(self.session, TranscriptRecord).delete_where({"video_id": video_id})
+        self.set_status(video_id, VideoStatus.REGISTERED, reason="retry requested", progress=0.0)
+        self.session.refresh(video)
+        self._emit_registered(video)
+        return video
+
+    def delete(self, video_id: str) -> Video:
+        """Deletes the video and (by cascade) its history, transcript and summary rows. Only a
+        video no worker is busy with (COMPLETED or FAILED) can be deleted."""
+        video = self.get(video_id)
+        if VideoStatus(video.status) not in TERMINAL_STATUSES:
+            raise VideoStateError(
+                f"video {video_id} is being processed ({video.status}); delete it when it ends"
+            )
+        self.repository.delete_where({"id": video_id})
         return video
 
     def get(self, video_id: str) -> Video:

@@ -1,0 +1,1 @@
+"""Full-text search over transcript segments (SQLite FTS5 embedded, PostgreSQL tsvector)."""

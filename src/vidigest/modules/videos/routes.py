@@ -1,0 +1,347 @@
+"""HTTP routes of the video aggregate: register (upload, server path, URL), list, read, status
+history, media (with Range), retry, delete."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vidigest.api import ApiError, ErrorResponse, SessionDep, StateDep
+from vidigest.common.constants import VideoStatus
+from vidigest.common.exceptions import CorruptMediaError, MediaError, NoAudioStreamError
+from vidigest.database.repository import GenericRepository
+from vidigest.database.session import db_session_context
+from vidigest.modules.transcription.audio import probe_media
+from vidigest.modules.videos.models import Video
+from vidigest.modules.videos.service import VideoService, VideoStatusLogService
+from vidigest.modules.videos.sources import (
+    ReceivedUpload,
+    SourceError,
+    fetch_url,
+    receive_multipart,
+    remove_stored_media,
+    resolve_server_path,
+)
+
+router = APIRouter(prefix="/videos", tags=["videos"])
+
+MAX_JSON_BODY = 64 * 1024
+LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
+
+# Share of the whole job each stage stands for, in the overall progress percentage.
+_STAGE_SPAN: dict[str, tuple[float, float]] = {
+    VideoStatus.REGISTERED: (0.0, 0.0),
+    VideoStatus.TRANSCRIBING: (0.0, 85.0),
+    VideoStatus.TRANSCRIBED: (85.0, 0.0),
+    VideoStatus.SUMMARIZING: (85.0, 15.0),
+    VideoStatus.COMPLETED: (100.0, 0.0),
+}
+
+
+def overall_progress(status: str, stage_progress: float) -> float:
+    start, span = _STAGE_SPAN.get(status, (0.0, 0.0))
+    return round(start + span * max(0.0, min(100.0, stage_progress)) / 100.0, 1)
+
+
+class VideoOut(BaseModel):
+    id: str
+    filename: str
+    status: VideoStatus
+    progress: float = Field(description="Overall percent done (0-100)")
+    stage_progress: float = Field(description="Percent done of the current stage")
+    error: str | None = Field(description="Why processing failed (status FAILED)")
+    duration: float | None
+    size_bytes: int | None
+    source_type: str
+    language: str | None
+    model: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, video: Video) -> VideoOut:
+        return cls(
+            id=video.id,
+            filename=video.filename,
+            status=VideoStatus(video.status),
+            progress=overall_progress(video.status, video.progress),
+            stage_progress=video.progress,
+            error=video.error,
+            duration=video.duration,
+            size_bytes=video.size_bytes,
+            source_type=video.source_type,
+            language=video.language,
+            model=video.model,
+            created_at=video.created_at,
+            updated_at=video.updated_at,
+        )
+
+
+class VideoList(BaseModel):
+    items: list[VideoOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class StatusLogEntry(BaseModel):
+    at: datetime
+    from_status: VideoStatus | None
+    to_status: VideoStatus
+    reason: str | None
+
+
+class RegisterOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(
+        default=None, pattern=LANGUAGE_PATTERN, description="auto or a code such as en"
+    )
+    model: Literal["fast", "accurate"] | None = Field(default=None, description="ASR preset")
+
+    @property
+    def language_code(self) -> str | None:
+        return None if self.language in (None, "auto") else self.language
+
+
+class RegisterRequest(RegisterOptions):
+    """Register a file already on the server (`path`) or an http(s) URL (`url`); both are off
+    unless enabled in the settings."""
+
+    path: str | None = Field(default=None, max_length=4096)
+    url: str | None = Field(default=None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RegisterRequest:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' or 'url'")
+        return self
+
+
+_UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The video or audio"},
+        "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
+        "model": {"type": "string", "enum": ["fast", "accurate"]},
+    },
+}
+_REGISTER_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": _UPLOAD_SCHEMA},
+            "application/json": {"schema": RegisterRequest.model_json_schema()},
+        },
+    }
+}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": ErrorResponse} for s in statuses}
+
+
+def _media_problem(exc: MediaError) -> ApiError:
+    if isinstance(exc, NoAudioStreamError):
+        message = "the file has no audio track"
+    elif isinstance(exc, CorruptMediaError):
+        message = f"not a video or audio file vidigest can read ({exc.reason})"
+    else:
+        message = "the media file cannot be read"
+    return ApiError(415, "unsupported_media_type", message)
+
+
+async def _json_body(request: Request) -> RegisterRequest:
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_JSON_BODY:
+            raise ApiError(413, "payload_too_large", "the JSON body is too large")
+    try:
+        return RegisterRequest.model_validate_json(bytes(body))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            json.loads(exc.json(include_url=False, include_context=False, include_input=False))
+        ) from exc
+
+
+def _register(
+    state: Any, path: Path, source_type: str, source_uri: str, options: RegisterOptions
+) -> Video:
+    with db_session_context(state.vidigest.database.session_factory) as session:
+        return VideoService(session).register(
+            media_path=path,
+            source_type=source_type,
+            source_uri=source_uri,
+            filename=path.name,
+            language=options.language_code,
+            model=options.model,
+        )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=VideoOut,
+    summary="Register a video (upload, server path or URL)",
+    openapi_extra=_REGISTER_BODY,
+    responses=_errors(403, 408, 409, 413, 415),
+)
+async def register_video(request: Request, state: StateDep) -> VideoOut:
+    settings = state.settings
+    content_type = request.headers.get("content-type", "")
+    kind = content_type.split(";", 1)[0].strip().lower()
+    received: ReceivedUpload | None = None
+    try:
+        if kind == "multipart/form-data":
+            received = await receive_multipart(
+                content_type,
+                request.headers.get("content-length"),
+                request.stream(),
+                settings.storage_dir,
+                settings.max_upload_bytes,
+            )
+            try:
+                options = RegisterOptions.model_validate(received.fields)
+            except ValidationError as exc:
+                raise RequestValidationError(
+                    json.loads(exc.json(include_url=False, include_input=False))
+                ) from exc
+            path, source_type, source_uri = received.path, "upload", received.filename
+        elif kind == "application/json":
+            body = await _json_body(request)
+            options = body
+            if body.path is not None:
+                roots = settings.path_root_list if settings.allow_path_registration else []
+                path = resolve_server_path(body.path, roots)
+                source_type, source_uri = "path", str(path)
+            else:
+                assert body.url is not None
+                if not settings.allow_url_registration:
+                    raise ApiError(403, "forbidden", "registering URLs is disabled")
+                received = await run_in_threadpool(
+                    fetch_url,
+                    body.url,
+                    settings.storage_dir,
+                    max_bytes=settings.url_max_bytes,
+                    timeout=settings.url_timeout_seconds,
+                )
+                path, source_type, source_uri = received.path, "url", body.url
+        else:
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                'send multipart/form-data with a \'file\' part, or JSON {"path"} / {"url"}',
+            )
+        try:
+            await run_in_threadpool(probe_media, path)
+        except MediaError as exc:
+            raise _media_problem(exc) from exc
+        video = await run_in_threadpool(_register, state, path, source_type, source_uri, options)
+    except SourceError as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    except BaseException:
+        if received is not None:
+            remove_stored_media(settings.storage_dir, str(received.path))
+        raise
+    state.wake_workers()
+    return VideoOut.of(video)
+
+
+@router.get("", response_model=VideoList, summary="List videos")
+def list_videos(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    status: Annotated[VideoStatus | None, Query(description="Only this status")] = None,
+    sort: Annotated[
+        str, Query(max_length=100, description="'<column>' or '<column> ASC|DESC'")
+    ] = "created_at DESC",
+) -> VideoList:
+    repository = GenericRepository(session, Video)
+    filters = {"status": status.value} if status else None
+    videos = repository.find_all(filters, order_by=[sort, "id"], limit=limit, offset=offset)
+    return VideoList(
+        items=[VideoOut.of(v) for v in videos],
+        total=repository.count(filters),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{video_id}", response_model=VideoOut, summary="One video: status and progress")
+def get_video(video_id: str, session: SessionDep) -> VideoOut:
+    return VideoOut.of(VideoService(session).get(video_id))
+
+
+@router.get(
+    "/{video_id}/status-log",
+    response_model=list[StatusLogEntry],
+    summary="The video's status transitions, oldest first",
+)
+def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
+    VideoService(session).get(video_id)
+    return [
+        StatusLogEntry(
+            at=entry.created_at,
+            from_status=VideoStatus(entry.from_status) if entry.from_status else None,
+            to_status=VideoStatus(entry.to_status),
+            reason=entry.reason,
+        )
+        for entry in VideoStatusLogService(session).history(video_id)
+    ]
+
+
+@router.get(
+    "/{video_id}/media",
+    summary="The media file (supports Range requests)",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/*": {}, "audio/*": {}}}, 206: {"description": "Range"}},
+)
+def video_media(video_id: str, session: SessionDep) -> FileResponse:
+    video = VideoService(session).get(video_id)
+    path = Path(video.media_path)
+    if not path.is_file():
+        raise ApiError(404, "not_found", "the media file of this video is gone")
+    media_type = mimetypes.guess_type(video.filename)[0] or "application/octet-stream"
+    return FileResponse(
+        path, media_type=media_type, filename=video.filename, content_disposition_type="inline"
+    )
+
+
+@router.post(
+    "/{video_id}/retry",
+    response_model=VideoOut,
+    status_code=202,
+    summary="Queue a FAILED video again",
+    responses=_errors(409),
+)
+def retry_video(video_id: str, state: StateDep) -> VideoOut:
+    with db_session_context(state.vidigest.database.session_factory) as session:
+        video = VideoService(session).retry(video_id)
+    state.wake_workers()
+    return VideoOut.of(video)
+
+
+@router.delete(
+    "/{video_id}",
+    status_code=204,
+    summary="Delete a video: rows and stored media",
+    responses=_errors(409),
+)
+def delete_video(video_id: str, state: StateDep) -> Response:
+    with db_session_context(state.vidigest.database.session_factory) as session:
+        video = VideoService(session).delete(video_id)
+    if video.source_type in ("upload", "url"):
+        remove_stored_media(state.settings.storage_dir, video.media_path)
+    return Response(status_code=204)

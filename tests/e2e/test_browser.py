@@ -1,0 +1,156 @@
+"""The web UI in a real browser: `vidigest serve` in a subprocess, the Debian chromium driven by
+Playwright. Upload through the page, wait for COMPLETED, seek the player from the transcript and
+from a chapter, save a screenshot under .test-artifacts/.
+
+No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, SAMPLES
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / ".test-artifacts"
+CLIP = SAMPLES / "librivox_speech.mp4"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VIDIGEST_DATA_DIR": str(tmp_path / "data"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("VIDIGEST_KAFKA_BOOTSTRAP", None)
+    env.pop("VIDIGEST_DATABASE_URL", None)
+    env.pop("VIDIGEST_API_KEYS", None)
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidigest", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "vidigest serve did not become ready"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_upload_watch_and_seek_in_chromium(server: str) -> None:
+    assert CHROMIUM.exists(), "chromium is not installed: run `make system-deps`"
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "/")
+            expect(page.get_by_text("No videos yet")).to_be_visible()
+
+            # upload through the labelled file input (the drop zone feeds the same function)
+            page.get_by_label("Choose a file").set_input_files(str(CLIP))
+            expect(page.locator("#upload-message")).to_contain_text("uploaded", timeout=30_000)
+            row = page.locator("#video-rows tr", has_text=CLIP.name)
+            expect(row).to_have_attribute("data-status", "COMPLETED", timeout=240_000)
+
+            row.get_by_role("link", name=CLIP.name).click()
+            expect(page.locator("#video-status")).to_have_attribute(
+                "data-status", "COMPLETED", timeout=30_000
+            )
+            segments = page.locator("#transcript button")
+            expect(segments.first).to_be_visible()
+            chapters = page.locator("#chapters button")
+            expect(chapters.first).to_be_visible()
+            assert page.locator("#keywords li").count() > 0
+            assert page.locator("#abstract").inner_text().strip()
+            assert page.get_by_role("link", name="SRT").get_attribute("href")
+
+            player = page.locator("#player")
+            page.wait_for_function("document.getElementById('player').readyState >= 1")
+
+            def current_time() -> float:
+                return float(player.evaluate("v => v.currentTime"))
+
+            # a transcript segment seeks the player to its start
+            last_segment = segments.last
+            segment_start = float(last_segment.get_attribute("data-start") or "nan")
+            assert segment_start > 1.0
+            last_segment.click()
+            page.wait_for_function(
+                f"Math.abs(document.getElementById('player').currentTime - {segment_start}) < 1.5"
+            )
+            # a chapter seeks it to the chapter's start (here: back from the last segment)
+            chapter = chapters.last
+            chapter_start = float(chapter.get_attribute("data-start") or "nan")
+            before = current_time()
+            chapter.focus()
+            page.keyboard.press("Enter")  # keyboard works as well as the mouse
+            page.wait_for_function(
+                f"Math.abs(document.getElementById('player').currentTime - {chapter_start}) < 1.5"
+            )
+            after = current_time()
+            assert abs(after - chapter_start) < 1.5 and abs(after - before) > 1.0, (before, after)
+
+            # search finds the passage and links back to the moment
+            page.get_by_label("Search transcripts").fill("Dashwood")
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("#search-results li").first).to_contain_text("Dashwood")
+
+            page.go_back()
+            expect(page.locator("#video-status")).to_have_attribute("data-status", "COMPLETED")
+            player.evaluate("v => v.pause()")
+            page.screenshot(path=str(ARTIFACTS / "ui-video.png"))
+            assert errors == [], errors
+        finally:
+            browser.close()
