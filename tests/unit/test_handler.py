@@ -171,6 +171,35 @@ def test_malformed_messages_are_dead_lettered_not_raised(
     assert error in letter.error
 
 
+def test_nul_bytes_and_huge_metadata_are_stored_not_retried(db: Database) -> None:
+    """Regression: PostgreSQL text cannot hold NUL; recording such a message used to fail,
+    which turned a bad message into an endless retry."""
+    handler = MessageHandler(CountingStep(), db.session_factory)
+    body = {
+        "event_type": "video.registered",
+        "aggregate_id": "v\u0000",
+        "payload": {"video_id": "v\u0000", "source_path": "/x\u0000.mp4"},
+    }
+    message = Message(
+        topic="video.registered",
+        key="key\x00" + "k" * 1000,
+        value=json.dumps(body).encode(),
+        headers={"event_id": "\x00" * 500, "x\x00": "y\x00"},
+        origin="video.registered/0/\x00",
+    )
+    result = handler(message)
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert "invalid event envelope: aggregate_id: String should match pattern" in (
+        result.error or ""
+    )
+    with db.session() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+    assert letter.payload == message.value
+    assert letter.message_key is not None and letter.message_key.startswith("key\ufffd")
+    assert len(letter.message_key) == 255 and letter.message_key.endswith("[truncated]")
+    assert letter.headers == {"event_id": "\ufffd" * 500, "x\ufffd": "y\ufffd"}
+
+
 def test_failure_of_a_deleted_video_still_dead_letters(db: Database) -> None:
     video = register_video(db)
     with db.session() as session:

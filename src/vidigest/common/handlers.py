@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vidigest.common.constants import Consumer, EventType
 from vidigest.common.exceptions import MalformedMessageError, VideoNotFoundError, VidigestError
+from vidigest.common.text import storable
 from vidigest.common.types import Event
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import decode_event
@@ -128,6 +129,7 @@ class MessageHandler(Generic[ResultT]):
         attempt: int,
     ) -> HandleResult:
         """Record the failure once: processed mark, FAILED status + event, dead-letter row."""
+        reason = storable(reason, 4096)  # exception text can carry input
         try:
             with db_session_context(self.session_factory) as session:
                 if message_id is not None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from vidigest.common.constants import EventType
+
+# Ids that travel in events: bounded and plain, so a malformed message fails validation
+# instead of reaching the database (PostgreSQL text cannot even hold a NUL byte).
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+# A path without NUL bytes (the OS rejects those) and of sane length.
+MediaPath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
 
 
 class _Frozen(BaseModel):
@@ -82,32 +88,33 @@ class Event(_Frozen):
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     event_type: EventType
-    aggregate_id: str
+    aggregate_id: Identifier
     occurred_at: datetime = Field(default_factory=_now)
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
 class VideoRegistered(_Frozen):
-    video_id: str
-    source_path: str
+    video_id: Identifier
+    source_path: MediaPath
     language: str | None = None
     model: str | None = None
+    audio_track: int = Field(default=0, ge=0)  # audio stream to transcribe (0: the first)
 
 
 class TranscriptionCompleted(_Frozen):
-    video_id: str
-    transcript_id: str
+    video_id: Identifier
+    transcript_id: Identifier
     segment_count: int
     language: str
 
 
 class SummaryCompleted(_Frozen):
-    video_id: str
-    summary_id: str
+    video_id: Identifier
+    summary_id: Identifier
 
 
 class VideoFailed(_Frozen):
-    video_id: str
+    video_id: Identifier
     stage: str
     reason: str
 
