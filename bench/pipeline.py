@@ -3,10 +3,12 @@
     .venv/bin/python bench/pipeline.py [--smoke]
 
 For each input, in fresh processes: `vidigest process FILE` (decode, ASR, SQLite, outbox,
-summary, output files) against a baseline measured in the same run: plain faster-whisper
-(same model, int8, beam 5, VAD) transcribing the same file, nothing else. Prints wall time,
-peak RSS and the ratio to the baseline. Inputs: the three-topic talk sample (2:53) and a
-10-minute video made by looping it (ffmpeg); --smoke uses only the 27 s LibriVox sample.
+summary, output files) and the same video through Kafka (relay, transcription and summary
+worker processes, PostgreSQL; wall time from `vidigest submit` to COMPLETED) against a
+baseline measured in the same run: plain faster-whisper (same model, int8, beam 5, VAD)
+transcribing the same file, nothing else. Prints wall time, peak RSS and the ratio to the
+baseline. Inputs: the three-topic talk sample (2:53) and a 10-minute video made by looping it
+(ffmpeg); --smoke uses only the 27 s LibriVox sample.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,6 +69,54 @@ def ten_minute_video(directory: Path) -> Path:
     return target
 
 
+def through_kafka(path: Path, work: Path) -> float:
+    """Seconds from `vidigest submit` to COMPLETED with workers already running."""
+    sys.path.insert(0, str(REPO))
+    from sqlalchemy import create_engine, text
+    from tests.integration.cluster import Cluster
+    from tests.kafka_broker import TansuBroker
+
+    from vidigest.database.migrate import upgrade
+    from vidigest.database.session import Database
+
+    work.mkdir(parents=True, exist_ok=True)
+    admin_url = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    name = f"vidigest_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    database = Database(url)
+    upgrade(database.engine)
+    database.dispose()
+    try:
+        with TansuBroker() as broker:
+            cluster = Cluster(url, broker.bootstrap, work, f"bench{uuid.uuid4().hex[:6]}")
+            try:
+                assert cluster.cli("topics", "create").returncode == 0
+                workers = [
+                    cluster.start("worker", r, metrics=False) for r in ("transcription", "summary")
+                ]
+                cluster.start("worker", "relay", metrics=False)
+                cluster.wait_until(
+                    lambda: all("assigned" in w.log_text() for w in workers),
+                    120,
+                    "workers to join their groups",
+                )
+                started = time.perf_counter()
+                video_id = cluster.submit(path)
+                cluster.wait_terminal([video_id], timeout=3600)
+                elapsed = time.perf_counter() - started
+                if cluster.status(video_id) != "COMPLETED":
+                    raise SystemExit(f"{path.name} ended {cluster.status(video_id)}")
+                return elapsed
+            finally:
+                cluster.close()
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--smoke", action="store_true")
@@ -102,6 +153,11 @@ def main() -> None:
             )
             print(
                 f"{'':<26}{'vidigest process':<28}{wall:>8.1f}{rss:>9.0f}{wall / base_wall:>7.2f}"
+            )
+            kafka = through_kafka(path, work / f"kafka-{path.stem}")
+            print(
+                f"{'':<26}{'through Kafka (3 workers)':<28}{kafka:>8.1f}{'-':>9}"
+                f"{kafka / base_wall:>7.2f}"
             )
 
 

@@ -67,6 +67,7 @@ class Models:
                     compute_type=self.settings.asr_compute_type,
                     threads=self.settings.asr_threads,
                     beam_size=self.settings.asr_beam_size,
+                    window_seconds=self.settings.asr_window_seconds,
                     settings=self.settings,
                 )
             return self._transcribers[spec]
@@ -112,7 +113,12 @@ class Vidigest:
         return MessageHandler(step, sf, attempts)
 
     def register_upload(
-        self, source: Path, *, language: str | None = None, model: str | None = None
+        self,
+        source: Path,
+        *,
+        language: str | None = None,
+        model: str | None = None,
+        audio_track: int = 0,
     ) -> Video:
         """Copy `source` into the shared storage directory, then register the copy."""
         if not source.is_file():
@@ -128,10 +134,16 @@ class Vidigest:
                 source_uri=str(source.absolute()),
                 language=language,
                 model=model,
+                audio_track=audio_track,
             )
 
     def register_path(
-        self, path: Path, *, language: str | None = None, model: str | None = None
+        self,
+        path: Path,
+        *,
+        language: str | None = None,
+        model: str | None = None,
+        audio_track: int = 0,
     ) -> Video:
         """Register a file the workers can read where it is."""
         path = path.expanduser().absolute()
@@ -142,6 +154,7 @@ class Vidigest:
                 source_uri=str(path),
                 language=language,
                 model=model,
+                audio_track=audio_track,
             )
 
     def embedded_runtime(self) -> EmbeddedRuntime:

@@ -46,6 +46,19 @@ ModelOption = Annotated[
 LanguageOption = Annotated[
     str, typer.Option("--language", help="auto (detect) or a language code such as en, de.")
 ]
+AudioTrackOption = Annotated[
+    int,
+    typer.Option("--audio-track", min=0, help="Audio stream to transcribe (0: the first)."),
+]
+
+
+def _check_audio_track(file: Path, track: int) -> None:
+    """Refuse a track the file does not have, before any work."""
+    from vidigest.common.exceptions import MediaError
+    from vidigest.modules.transcription.audio import probe_media
+
+    if track > 0 and track >= (streams := probe_media(file).audio_streams):
+        raise MediaError(f"{file} has {streams} audio stream(s): --audio-track {track} is not one")
 
 
 def _settings() -> Settings:
@@ -79,6 +92,7 @@ def process(
     ] = None,
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    audio_track: AudioTrackOption = 0,
 ) -> None:
     """Transcribe and summarize FILE; write transcript and summary files."""
     from vidigest.app import Vidigest
@@ -86,10 +100,13 @@ def process(
     from vidigest.modules.videos.export import write_outputs
 
     settings = _settings()
+    _check_audio_track(file, audio_track)
     with RichProgress(err) as bars:
         vidigest = Vidigest.open(settings, live_progress=lambda _video_id: bars)
         try:
-            video = vidigest.register_path(file, language=_language(language), model=model)
+            video = vidigest.register_path(
+                file, language=_language(language), model=model, audio_track=audio_track
+            )
             vidigest.embedded_runtime().run_until_idle()
             result = write_outputs(
                 vidigest.database.session_factory,
@@ -112,6 +129,7 @@ def transcribe(
     fmt: Annotated[TranscriptFormat, typer.Option("--format", help="Output format.")] = "txt",
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    audio_track: AudioTrackOption = 0,
 ) -> None:
     """Print the transcript of FILE to stdout (nothing is stored)."""
     from vidigest.app import Models
@@ -120,11 +138,12 @@ def transcribe(
     from vidigest.modules.transcription.formats import render
 
     probe_media(file)  # a bad file fails here, before the model loads
+    _check_audio_track(file, audio_track)
     with RichProgress(err) as bars:
         transcript = (
             Models(_settings())
             .transcriber(model)
-            .transcribe(file, language=_language(language), progress=bars)
+            .transcribe(file, language=_language(language), progress=bars, stream_index=audio_track)
         )
     sys.stdout.write(render(transcript, fmt))
     sys.stdout.flush()
@@ -193,15 +212,19 @@ def submit(
     file: Annotated[Path, typer.Argument(help="A video or audio file.")],
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    audio_track: AudioTrackOption = 0,
 ) -> None:
     """Register FILE for the workers: copy it to the shared storage and print its id."""
     from vidigest.app import Vidigest
     from vidigest.modules.transcription.audio import probe_media
 
     probe_media(file)  # refuse what no worker could decode, before copying it
+    _check_audio_track(file, audio_track)
     vidigest = Vidigest.open(_settings())
     try:
-        video = vidigest.register_upload(file, language=_language(language), model=model)
+        video = vidigest.register_upload(
+            file, language=_language(language), model=model, audio_track=audio_track
+        )
     finally:
         vidigest.close()
     out.print(video.id)

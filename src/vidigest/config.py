@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     asr_compute_type: str = "int8"
     asr_threads: int = Field(default=0, ge=0)  # 0: one per core
     asr_beam_size: int = Field(default=5, ge=1)
+    # seconds of audio decoded per window (memory stays flat; long media resume at a window)
+    asr_window_seconds: float = Field(default=300.0, ge=4)
     language: str | None = None  # None or "auto": detect
 
     # --- summary ---

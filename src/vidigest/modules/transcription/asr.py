@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,10 +334,12 @@ def _keep_before(segments: list[_Seg], cut: float) -> list[_Seg]:
 
 @dataclass
 class _Accumulator:
-    """Collects segments in absolute time; keeps them non-empty, ordered and within bounds."""
+    """Collects segments in absolute time; keeps them non-empty, ordered and within bounds.
+    A resumed transcription starts at the stored count and the end of the last stored segment."""
 
-    segments: list[Segment] = field(default_factory=list)
+    first_index: int = 0
     _last_end: float = 0.0
+    segments: list[Segment] = field(default_factory=list)
 
     def add(self, seg: _Seg, offset: float, limit: float) -> None:
         text = seg.text.strip()
@@ -356,9 +358,30 @@ class _Accumulator:
             words.append(Word(start=ws, end=we, text=word, probability=probability))
             cursor = we
         self.segments.append(
-            Segment(index=len(self.segments), start=start, end=end, text=text, words=tuple(words))
+            Segment(
+                index=self.first_index + len(self.segments),
+                start=start,
+                end=end,
+                text=text,
+                words=tuple(words),
+            )
         )
         self._last_end = end
+
+
+@dataclass(frozen=True)
+class Window:
+    """One decoded window: its new segments (absolute times, indexes continuing the transcript)
+    and where the next window starts, which is where a restarted transcription resumes."""
+
+    start: float  # seconds: where this window began
+    end: float  # seconds: where the next one begins (the end of the audio for the last one)
+    segments: tuple[Segment, ...]
+    language: str  # locked (fixed or detected where speech was first heard) or last detected
+    language_probability: float | None  # None when the language was given, not detected
+    last: bool
+    duration: float  # the media duration (the decoded length once the last window is done)
+    model: str
 
 
 class WhisperTranscriber:
@@ -440,17 +463,60 @@ class WhisperTranscriber:
         language: str | None = None,
         progress: ProgressReporter | None = None,
         stream_index: int = 0,
+        start_at: float = 0.0,
     ) -> Transcript:
-        """Transcribe audio stream `stream_index` of a media file.
+        """Transcribe audio stream `stream_index` of a media file (from `start_at` seconds).
 
         `language` (e.g. "en", "de"; None or "auto" to detect) applies to multilingual models;
         English-only models always transcribe English. Progress stages: "decode" and
         "transcribe", both in seconds of audio with total = the media duration.
         Raises MediaError subclasses for bad media and ModelError for model problems.
         """
+        segments: list[Segment] = []
+        window: Window | None = None
+        for window in self.iter_windows(
+            path,
+            language=language,
+            progress=progress,
+            stream_index=stream_index,
+            start_at=start_at,
+        ):
+            segments.extend(window.segments)
+        assert window is not None  # iter_windows yields at least the last window
+        return Transcript(
+            language=window.language,
+            language_probability=window.language_probability,
+            duration=window.duration,
+            model=window.model,
+            segments=tuple(segments),
+        )
+
+    def iter_windows(
+        self,
+        path: str | Path,
+        *,
+        language: str | None = None,
+        progress: ProgressReporter | None = None,
+        stream_index: int = 0,
+        start_at: float = 0.0,
+        first_index: int = 0,
+        previous_end: float | None = None,
+    ) -> Iterator[Window]:
+        """Transcribe window by window, yielding each as soon as it is decoded (the last one
+        always, even when empty).
+
+        Every window is exactly `window_seconds` of audio from where the previous one was cut,
+        so a transcription resumed at a window's `end` (`start_at`, with `first_index` = the
+        segments stored so far, `previous_end` = the end of the last one, and `language` = the
+        language locked so far) decodes the same windows and yields the same segments as an
+        uninterrupted one.
+        """
         progress = progress if progress is not None else NullProgress()
+        if start_at < 0:
+            raise ValueError("start_at must not be negative")
         info = probe_media(path)
         model = self.load()
+        model_name = self.resolved.name
         language = None if language in (None, "", "auto") else language
         fixed: str | None  # the language to transcribe in, known up front
         if not model.model.is_multilingual:
@@ -468,18 +534,22 @@ class WhisperTranscriber:
         sr = SAMPLE_RATE
         window = round(self.window_seconds * sr)
         chunks = iter_audio(
-            path, stream_index=stream_index, chunk_seconds=min(30.0, self.window_seconds / 4)
+            path,
+            stream_index=stream_index,
+            chunk_seconds=min(30.0, self.window_seconds / 4),
+            start_at=start_at,
         )
         search = min(15.0, (self.window_seconds - self.guard_seconds) / 2)
         buffer: list[Audio] = []
         buffered = 0  # samples in buffer
-        offset = 0  # absolute sample index of buffer[0]
-        decoded = 0
+        offset = round(start_at * sr)  # absolute sample index of buffer[0]
+        decoded = offset
         exhausted = False
-        out = _Accumulator()
+        out = _Accumulator(first_index, previous_end if previous_end is not None else start_at)
         try:
             while True:
-                while buffered < window and not exhausted:
+                # one sample more than a window: is this window the last one?
+                while buffered <= window and not exhausted:
                     chunk = next(chunks, None)
                     if chunk is None:
                         exhausted = True
@@ -488,17 +558,19 @@ class WhisperTranscriber:
                     buffered += chunk.size
                     decoded += chunk.size
                     progress.update("decode", decoded / sr)
-                if buffered == 0:
-                    break
-                audio = np.concatenate(buffer) if len(buffer) > 1 else buffer[0]
+                joined = np.concatenate(buffer) if buffer else np.zeros(0, dtype=np.float32)
                 buffer = []
-                segments, run_info = self._run(model, audio, fixed or locked)
-                if fixed is None and locked is None:
-                    detected = str(run_info.language)
-                    detected_probability = float(run_info.language_probability)
-                    if segments:  # speech heard: keep its language for the rest of the file
-                        locked = detected
-                if exhausted:
+                last = exhausted and buffered <= window
+                audio = joined[:window]
+                segments: list[_Seg] = []
+                if audio.size:
+                    segments, run_info = self._run(model, audio, fixed or locked)
+                    if fixed is None and locked is None:
+                        detected = str(run_info.language)
+                        detected_probability = float(run_info.language_probability)
+                        if segments:  # speech heard: keep its language for the rest of the file
+                            locked = detected
+                if last:
                     cut = audio.size
                     kept = segments
                 else:
@@ -514,28 +586,30 @@ class WhisperTranscriber:
                         (offset + cut) / sr,
                     )
                 limit = (offset + audio.size) / sr
+                before = len(out.segments)
                 for seg in kept:
                     out.add(seg, offset / sr, limit)
                 progress.update("transcribe", (offset + cut) / sr)
-                if exhausted:
+                result_language = fixed or locked or detected or "en"
+                yield Window(
+                    start=offset / sr,
+                    end=(offset + cut) / sr,
+                    segments=tuple(out.segments[before:]),
+                    language=result_language,
+                    language_probability=None if fixed else detected_probability,
+                    last=last,
+                    duration=decoded / sr if last and decoded else info.duration,
+                    model=model_name,
+                )
+                if last:
                     break
-                carry = audio[cut:]
+                carry = joined[cut:]  # = audio[cut:] + rest, already contiguous
                 buffer, buffered = ([carry], carry.size) if carry.size else ([], 0)
                 offset += cut
         finally:
             chunks.close()  # closes the container at once, also on errors
         progress.finish("decode")
         progress.finish("transcribe")
-
-        result_language = fixed or locked or detected or "en"
-        probability = None if fixed else detected_probability
-        return Transcript(
-            language=result_language,
-            language_probability=probability,
-            duration=decoded / sr if decoded else info.duration,
-            model=self.resolved.name,
-            segments=tuple(out.segments),
-        )
 
     def _run(self, model: Any, audio: Audio, language: str | None) -> tuple[list[_Seg], Any]:
         segments, info = model.transcribe(

@@ -6,6 +6,7 @@ by frame and yields fixed-size chunks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ class _Chunker:
 
     def push(self, frames: list[Any]) -> Iterator[AudioChunk]:
         for frame in frames:
-            samples = frame.to_ndarray().reshape(-1)
+            samples = (frame if isinstance(frame, np.ndarray) else frame.to_ndarray()).reshape(-1)
             self.total += samples.size
             while samples.size:
                 n = min(self.size - self._filled, samples.size)
@@ -144,24 +145,127 @@ class _Chunker:
             self._filled = 0
 
 
+_PREROLL_SECONDS = 1.0  # resampled (and dropped) before the requested start
+# Codecs whose packets decode independently of the ones before: seeking gives the same samples
+# as decoding from the start. Others (AAC with its noise-substitution generator, MP3's bit
+# reservoir, Vorbis, Opus) carry decoder state from packet to packet, so a resume decodes them
+# from the start (fast: demuxing and decoding run at ~300x real time) and drops what precedes it.
+_SEEKABLE_CODECS = ("pcm_", "flac")
+
+
+def _seek(container: Any, stream: Any, start_at: float) -> int | None:
+    """Seek to a packet at or before `start_at - 2 * _PREROLL_SECONDS` when the codec allows an
+    exact seek and return the stream's first timestamp; else (or if the demuxer cannot seek)
+    decode from the start and return None (the first frame's timestamp is the origin)."""
+    target = max(0.0, start_at - 2 * _PREROLL_SECONDS)
+    codec = str(stream.codec_context.name)
+    if target <= 0 or stream.time_base is None or not codec.startswith(_SEEKABLE_CODECS):
+        return None
+    origin = int(stream.start_time or 0)
+    try:
+        container.seek(origin + int(target / stream.time_base), stream=stream, backward=True)
+    except av.FFmpegError:
+        container.seek(origin, stream=stream, backward=True)
+    return origin
+
+
+class _Skipper:
+    """Drops the audio that lies before `start_at`, so that what is kept is sample for sample what
+    decoding from the start would give.
+
+    A frame's position is counted in samples when decoding from the start, or taken from its
+    timestamp after a seek. Frames that end before the pre-roll (`start_at - _PREROLL_SECONDS`)
+    are decoded but not resampled. The first frame resampled loses its leading input samples up
+    to a position where the input and output sample grids meet (every 441 input samples for
+    22.05 kHz, every 3 for 48 kHz), so the resampler's output samples fall at the same instants
+    as in a decode from the start; its start-up transient lies in the pre-roll. Resampled samples
+    are then counted and those before `start_at` dropped.
+    """
+
+    def __init__(
+        self, start_at: float, sample_rate: int, time_base: Any, origin: int | None = None
+    ) -> None:
+        self.origin = origin  # pts of the first sample after a seek; None: decoding from 0
+        self.decoded = 0  # input samples decoded (from the start)
+        self.start = round(start_at * sample_rate)
+        self.preroll = max(0.0, start_at - _PREROLL_SECONDS)
+        self.sample_rate = sample_rate
+        self.time_base = time_base
+        self.position: int | None = None if self.start > 0 else 0  # of the next output sample
+
+    def align(self, frame: Any) -> Any | None:
+        """The frame, or the part of it from the first grid-aligned sample (None: drop it all)."""
+        if self.position is not None:
+            return frame
+        rate = int(frame.sample_rate)
+        if self.origin is None:  # decoding from the start: count the samples
+            index = self.decoded
+            self.decoded += frame.samples
+        elif frame.pts is None or self.time_base is None:
+            self.position = 0  # cannot place it: keep everything
+            return frame
+        else:  # after a seek
+            index = round(float((frame.pts - self.origin) * self.time_base) * rate)
+        if (index + frame.samples) / rate < self.preroll:
+            return None  # decoded only to keep the decoder's state
+        pts = frame.pts
+        period = rate // math.gcd(rate, self.sample_rate)
+        drop = (-index) % period
+        if drop >= frame.samples:
+            return None
+        self.position = (index + drop) * self.sample_rate // rate
+        if drop == 0:
+            return frame
+        array = frame.to_ndarray()
+        planar = frame.format.is_planar
+        channels = len(frame.layout.channels)
+        kept = array[:, drop:] if planar else array[:, drop * channels :]
+        out = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(kept), format=frame.format.name, layout=frame.layout.name
+        )
+        out.sample_rate = rate
+        if pts is not None and self.time_base is not None:
+            out.pts = pts + round(drop / rate / self.time_base)
+            out.time_base = self.time_base
+        return out
+
+    def __call__(self, resampled: list[Any]) -> list[Any]:
+        if self.position is None or self.position >= self.start:
+            return resampled
+        kept: list[Any] = []
+        for out in resampled:
+            samples = out.to_ndarray().reshape(-1)
+            drop = min(samples.size, self.start - self.position)
+            self.position += samples.size
+            if drop < samples.size:
+                kept.append(samples[drop:])
+        return kept
+
+
 def iter_audio(
     path: str | Path,
     *,
     sample_rate: int = SAMPLE_RATE,
     stream_index: int = 0,
     chunk_seconds: float = 30.0,
+    start_at: float = 0.0,
 ) -> Generator[AudioChunk, None, None]:
     """Decode audio stream `stream_index` (among the audio streams) to mono float32 at
     `sample_rate`, yielding chunks of exactly round(chunk_seconds * sample_rate) samples (the last
     one shorter, never empty).
+
+    `start_at` (seconds) skips the audio before it, and what follows is sample for sample what
+    decoding from the start gives: PCM and FLAC are seeked to a little before it; other codecs
+    (whose decoders carry state) are decoded from the start with nothing resampled before the
+    pre-roll. See `_Skipper`.
 
     Only one chunk plus one decoded frame is held at a time. Errors of the demuxer or the decoder,
     at open or mid-stream, raise CorruptMediaError with their reason; so does a file of an indexed
     container (mp4/mov, matroska, flac) that ends well before the audio duration it declares
     (a cut-off upload), after the audio it does hold has been yielded.
     """
-    if sample_rate <= 0 or chunk_seconds <= 0:
-        raise ValueError("sample_rate and chunk_seconds must be positive")
+    if sample_rate <= 0 or chunk_seconds <= 0 or start_at < 0:
+        raise ValueError("sample_rate and chunk_seconds must be positive, start_at not negative")
     chunk_size = max(1, round(chunk_seconds * sample_rate))
     p = _check_path(path)
     container = _open(p)
@@ -179,15 +283,19 @@ def iter_audio(
         declared = _declared_audio_seconds(container, stream)
         chunker = _Chunker(chunk_size)
         try:
+            origin = _seek(container, stream, start_at) if start_at > 0 else None
+            skip = _Skipper(start_at, sample_rate, stream.time_base, origin)
             for packet in container.demux(stream):
                 for frame in packet.decode():
-                    yield from chunker.push(resampler.resample(frame))
-            yield from chunker.push(resampler.resample(None))  # flush the resampler
+                    aligned = skip.align(frame)
+                    if aligned is not None:
+                        yield from chunker.push(skip(resampler.resample(aligned)))
+            yield from chunker.push(skip(resampler.resample(None)))  # flush the resampler
         except av.FFmpegError as error:
             raise CorruptMediaError(str(p), _reason(error)) from error
         yield from chunker.rest()
         if declared is not None:
-            seconds = chunker.total / sample_rate
+            seconds = start_at + chunker.total / sample_rate
             missing = declared - seconds
             if missing > max(_TRUNCATION_TOLERANCE_SECONDS, _TRUNCATION_TOLERANCE_RATIO * declared):
                 raise CorruptMediaError(

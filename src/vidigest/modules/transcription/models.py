@@ -7,20 +7,27 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from vidigest.database.base import Base, BigIntId, CreatedAtMixin, new_uuid
 
+IN_PROGRESS = "in_progress"
+COMPLETE = "complete"
+
 
 class TranscriptRecord(CreatedAtMixin, Base):
     __tablename__ = "transcripts"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     # unique: a redelivered message can never store a second transcript for the same video
-    video_id: Mapped[str] = mapped_column(
-        ForeignKey("videos.id", ondelete="CASCADE"), unique=True
-    )
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), unique=True)
     language: Mapped[str] = mapped_column(String(16))
     language_probability: Mapped[float | None] = mapped_column(Float)
     duration: Mapped[float] = mapped_column(Float)
     model: Mapped[str] = mapped_column(String(256))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # filled in when complete
+    # in_progress: windows are being appended as they are decoded (long media); a restarted
+    # worker resumes at `resume_at` seconds with `segment_count` segments stored.
+    # complete: written in the same transaction as status TRANSCRIBED and its event.
+    state: Mapped[str] = mapped_column(String(16), default=COMPLETE, server_default=COMPLETE)
+    resume_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    segment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TranscriptSegment(Base):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import Consumer, EventType, VideoStatus
-from vidigest.common.exceptions import NotFoundError
+from vidigest.common.exceptions import NotFoundError, VidigestError
 from vidigest.common.types import (
     Event,
     ProgressReporter,
@@ -25,18 +27,122 @@ from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import parse_payload
 from vidigest.messaging.outbox import OutboxService
+from vidigest.modules.transcription.asr import Window
+from vidigest.modules.transcription.audio import probe_media
 from vidigest.modules.transcription.models import (
+    COMPLETE,
+    IN_PROGRESS,
     TranscriptRecord,
     TranscriptSegment,
     TranscriptWord,
 )
 from vidigest.modules.videos.service import VideoService
 
+log = logging.getLogger(__name__)
+
+# Media up to this long are transcribed in one go and stored in the final transaction; longer
+# ones store each window as it is decoded, so progress is kept across a restart. (A constant,
+# not a setting: whether to look for a partial transcript depends on the file alone.)
+RESUMABLE_MIN_SECONDS = 120.0
+
 
 class Transcriber(Protocol):
+    @property
+    def model_name(self) -> str: ...
+
     def transcribe(
-        self, path: str | Path, *, language: str | None = ..., progress: ProgressReporter = ...
+        self,
+        path: str | Path,
+        *,
+        language: str | None = ...,
+        progress: ProgressReporter | None = ...,
+        stream_index: int = ...,
+        start_at: float = ...,
     ) -> Transcript: ...
+
+    def iter_windows(
+        self,
+        path: str | Path,
+        *,
+        language: str | None = ...,
+        progress: ProgressReporter | None = ...,
+        stream_index: int = ...,
+        start_at: float = ...,
+        first_index: int = ...,
+        previous_end: float | None = ...,
+    ) -> Iterator[Window]: ...
+
+
+class TranscriptConflictError(VidigestError):
+    """The partial transcript changed under us (another delivery of the same message appended
+    to it): this attempt stops; a retry resumes from what is stored or finds it complete."""
+
+
+@dataclass(frozen=True)
+class PartialTranscript:
+    """What a restarted transcription resumes from."""
+
+    id: str
+    model: str
+    language: str
+    resume_at: float  # seconds: where the next window starts
+    segment_count: int
+    last_end: float | None  # end of the last stored segment
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """What `run` leaves for the final transaction: the segments not stored yet (the last
+    window's; for short media, all of them) and the row they join (None: not created yet)."""
+
+    transcript_id: str | None
+    stored_segments: int  # already in the database
+    resume_at: float  # the partial row's position when `run` last appended to it
+    pending: tuple[Segment, ...]
+    language: str
+    language_probability: float | None
+    duration: float
+    model: str
+
+    @property
+    def segment_count(self) -> int:
+        return self.stored_segments + len(self.pending)
+
+
+def _rows(transcript_id: str, segments: Sequence[Segment]) -> tuple[list[Any], list[Any]]:
+    segment_rows = [
+        {
+            "transcript_id": transcript_id,
+            "position": s.index,
+            "start_time": s.start,
+            "end_time": s.end,
+            "text": s.text,
+        }
+        for s in segments
+    ]
+    word_rows = [
+        {
+            "transcript_id": transcript_id,
+            "segment_position": s.index,
+            "position": i,
+            "start_time": w.start,
+            "end_time": w.end,
+            "text": w.text,
+            "probability": w.probability,
+        }
+        for s in segments
+        for i, w in enumerate(s.words)
+    ]
+    return segment_rows, word_rows
+
+
+def _probability(value: float | None) -> dict[str, float]:
+    """Once the language is locked, later windows carry no probability: keep the stored one."""
+    return {} if value is None else {"language_probability": value}
+
+
+def _text(texts: Sequence[str]) -> str:
+    return " ".join(t.strip() for t in texts if t.strip())
 
 
 class TranscriptService:
@@ -55,37 +161,141 @@ class TranscriptService:
                 duration=transcript.duration,
                 model=transcript.model,
                 text=transcript.text,
+                state=COMPLETE,
+                resume_at=transcript.duration,
+                segment_count=len(transcript.segments),
             )
         )
         self.session.flush()  # the transcript row must exist before the rows that reference it
-        segments = [
-            {
-                "transcript_id": record.id,
-                "position": s.index,
-                "start_time": s.start,
-                "end_time": s.end,
-                "text": s.text,
-            }
-            for s in transcript.segments
-        ]
-        words = [
-            {
-                "transcript_id": record.id,
-                "segment_position": s.index,
-                "position": i,
-                "start_time": w.start,
-                "end_time": w.end,
-                "text": w.text,
-                "probability": w.probability,
-            }
-            for s in transcript.segments
-            for i, w in enumerate(s.words)
-        ]
-        if segments:
-            self.session.execute(insert(TranscriptSegment), segments)
-        if words:
-            self.session.execute(insert(TranscriptWord), words)
+        self._insert_segments(record.id, transcript.segments)
         return record
+
+    def _insert_segments(self, transcript_id: str, segments: Sequence[Segment]) -> None:
+        segment_rows, word_rows = _rows(transcript_id, segments)
+        if segment_rows:
+            self.session.execute(insert(TranscriptSegment), segment_rows)
+        if word_rows:
+            self.session.execute(insert(TranscriptWord), word_rows)
+
+    # --- long media: windows appended as they are decoded ---------------------------------
+
+    def find_partial(self, video_id: str) -> PartialTranscript | None:
+        """The in-progress transcript of a video, if a previous attempt left one."""
+        record = self.records.find_one({"video_id": video_id, "state": IN_PROGRESS})
+        if record is None:
+            return None
+        last_end = None
+        if record.segment_count:
+            last_end = self.session.scalar(
+                select(TranscriptSegment.end_time).where(
+                    TranscriptSegment.transcript_id == record.id,
+                    TranscriptSegment.position == record.segment_count - 1,
+                )
+            )
+        return PartialTranscript(
+            id=record.id,
+            model=record.model,
+            language=record.language,
+            resume_at=record.resume_at,
+            segment_count=record.segment_count,
+            last_end=last_end,
+        )
+
+    def discard_partial(self, transcript_id: str) -> None:
+        self.records.delete_where({"id": transcript_id, "state": IN_PROGRESS})
+
+    def start_partial(self, video_id: str, window: Window) -> str:
+        """Create the in-progress transcript with its first window."""
+        record = self.records.add(
+            TranscriptRecord(
+                id=new_uuid(),
+                video_id=video_id,
+                language=window.language,
+                language_probability=window.language_probability,
+                duration=window.duration,
+                model=window.model,
+                text="",
+                state=IN_PROGRESS,
+                resume_at=window.end,
+                segment_count=len(window.segments),
+            )
+        )
+        self.session.flush()
+        self._insert_segments(record.id, window.segments)
+        return record.id
+
+    def append(self, transcript_id: str, window: Window, *, stored: int, resume_at: float) -> None:
+        """Append a window's segments to the in-progress transcript that holds `stored`
+        segments up to `resume_at`; TranscriptConflictError if it does not any more (checked
+        first: a stale delivery is refused before it writes anything)."""
+        self._advance(
+            transcript_id,
+            stored=stored,
+            resume_at=resume_at,
+            values={
+                "resume_at": window.end,
+                "segment_count": stored + len(window.segments),
+                "language": window.language,
+                **_probability(window.language_probability),
+            },
+        )
+        self._insert_segments(transcript_id, window.segments)
+
+    def finish(self, video_id: str, result: TranscriptionResult) -> str:
+        """Store the last segments and mark the transcript complete (or create it complete)."""
+        if result.transcript_id is None:
+            return self.save(
+                video_id,
+                Transcript(
+                    language=result.language,
+                    language_probability=result.language_probability,
+                    duration=result.duration,
+                    model=result.model,
+                    segments=result.pending,
+                ),
+            ).id
+        stored = self.session.scalars(
+            select(TranscriptSegment.text)
+            .where(TranscriptSegment.transcript_id == result.transcript_id)
+            .order_by(TranscriptSegment.position)
+        ).all()
+        texts = [*stored, *(s.text for s in result.pending)]
+        self._advance(
+            result.transcript_id,
+            stored=result.stored_segments,
+            resume_at=result.resume_at,
+            values={
+                "state": COMPLETE,
+                "text": _text(texts),
+                "resume_at": result.duration,
+                "segment_count": result.segment_count,
+                "duration": result.duration,
+                "language": result.language,
+                **_probability(result.language_probability),
+            },
+        )
+        self._insert_segments(result.transcript_id, result.pending)
+        return result.transcript_id
+
+    def _advance(
+        self, transcript_id: str, *, stored: int, resume_at: float, values: dict[str, Any]
+    ) -> None:
+        """Compare-and-set on (state, segment_count, resume_at): one UPDATE."""
+        changed = self.session.execute(
+            update(TranscriptRecord)
+            .where(
+                TranscriptRecord.id == transcript_id,
+                TranscriptRecord.state == IN_PROGRESS,
+                TranscriptRecord.segment_count == stored,
+                TranscriptRecord.resume_at == resume_at,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(changed, "rowcount", 0) != 1:
+            raise TranscriptConflictError(
+                f"transcript {transcript_id} changed while this attempt appended to it"
+            )
 
     def find_record(self, video_id: str) -> TranscriptRecord | None:
         return self.records.find_one({"video_id": video_id})
@@ -149,18 +359,91 @@ class TranscriptionStep:
             self.video_id(event), VideoStatus.TRANSCRIBING, progress=0.0
         )
 
-    def run(self, event: Event) -> Transcript:
+    def run(self, event: Event) -> TranscriptionResult:
         payload = parse_payload(VideoRegistered, event)
+        video_id = payload.video_id
         transcriber = self.transcriber_for(payload.model)
-        return transcriber.transcribe(
+        duration = probe_media(payload.source_path).duration
+        resumable = duration == 0.0 or duration > RESUMABLE_MIN_SECONDS
+        partial = self._partial(video_id, transcriber) if resumable else None
+        language = payload.language
+        if partial is not None and partial.segment_count and not language:
+            language = partial.language  # locked where speech was first heard
+        transcript_id = partial.id if partial else None
+        stored = partial.segment_count if partial else 0
+        resume_at = partial.resume_at if partial else 0.0
+        pending: list[Segment] = []
+        windows = transcriber.iter_windows(
             payload.source_path,
-            language=payload.language,
-            progress=self.progress_for(payload.video_id, "transcribe"),
+            language=language,
+            progress=self.progress_for(video_id, "transcribe"),
+            stream_index=payload.audio_track,
+            start_at=resume_at,
+            first_index=stored,
+            previous_end=partial.last_end if partial else None,
         )
+        for window in windows:
+            if window.last:
+                return TranscriptionResult(
+                    transcript_id=transcript_id,
+                    stored_segments=stored,
+                    resume_at=resume_at,
+                    pending=(*pending, *window.segments),
+                    language=window.language,
+                    language_probability=window.language_probability,
+                    duration=window.duration,
+                    model=window.model,
+                )
+            if not resumable:
+                pending.extend(window.segments)
+                continue
+            with db_session_context(self.session_factory) as session:
+                service = TranscriptService(session)
+                if transcript_id is None:
+                    transcript_id = service.start_partial(video_id, window)
+                else:
+                    service.append(transcript_id, window, stored=stored, resume_at=resume_at)
+            stored += len(window.segments)
+            resume_at = window.end
+            log.info(
+                "transcription: video %s: window %.1f-%.1f s stored (%d segments, %d in all)",
+                video_id,
+                window.start,
+                window.end,
+                len(window.segments),
+                stored,
+            )
+        raise AssertionError("iter_windows ended without its last window")  # pragma: no cover
 
-    def complete(self, session: Session, event: Event, result: Transcript) -> None:
+    def _partial(self, video_id: str, transcriber: Transcriber) -> PartialTranscript | None:
+        """The transcript a previous attempt left in progress, if it can be resumed."""
+        with db_session_context(self.session_factory) as session:
+            service = TranscriptService(session)
+            partial = service.find_partial(video_id)
+            if partial is None:
+                return None
+            model = transcriber.model_name
+            if partial.model != model:
+                log.warning(
+                    "transcription: video %s: discarding the partial transcript of model %s "
+                    "(now %s) and starting over",
+                    video_id,
+                    partial.model,
+                    model,
+                )
+                service.discard_partial(partial.id)
+                return None
+        log.info(
+            "transcription: video %s: resuming at %.1f s (%d segments stored)",
+            video_id,
+            partial.resume_at,
+            partial.segment_count,
+        )
+        return partial
+
+    def complete(self, session: Session, event: Event, result: TranscriptionResult) -> None:
         video_id = self.video_id(event)
-        record = TranscriptService(session).save(video_id, result)
+        transcript_id = TranscriptService(session).finish(video_id, result)
         VideoService(session).set_status(
             video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
         )
@@ -170,8 +453,8 @@ class TranscriptionStep:
                 aggregate_id=video_id,
                 payload=TranscriptionCompleted(
                     video_id=video_id,
-                    transcript_id=record.id,
-                    segment_count=len(result.segments),
+                    transcript_id=transcript_id,
+                    segment_count=result.segment_count,
                     language=result.language,
                 ).model_dump(),
             )

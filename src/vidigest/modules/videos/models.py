@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidigest.common.constants import VideoStatus
@@ -25,6 +25,8 @@ class Video(CreatedAtMixin, Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # percent of the current stage
     language: Mapped[str | None] = mapped_column(String(16))  # requested; None = detect
     model: Mapped[str | None] = mapped_column(String(256))  # requested ASR model
+    # which audio stream to transcribe (0: the first)
+    audio_track: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     duration: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -67,6 +67,7 @@ class VideoService:
         filename: str | None = None,
         language: str | None = None,
         model: str | None = None,
+        audio_track: int = 0,
     ) -> Video:
         """Video row + first status entry + `video.registered`, in the caller's transaction."""
         size = media_path.stat().st_size if media_path.is_file() else None
@@ -81,6 +82,7 @@ class VideoService:
                 progress=0.0,
                 language=language,
                 model=model,
+                audio_track=audio_track,
             )
         )
         self.session.flush()  # assigns the id
@@ -94,6 +96,7 @@ class VideoService:
             source_path=video.media_path,
             language=video.language,
             model=video.model,
+            audio_track=video.audio_track,
         )
         self.outbox.add(
             Event(
