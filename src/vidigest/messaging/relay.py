@@ -17,7 +17,7 @@ from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import encode_event
 from vidigest.messaging.models import OutboxEvent
-from vidigest.messaging.transport import Publisher
+from vidigest.messaging.transport import Message, Publisher
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +48,22 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            self.publisher.publish(
-                [
-                    encode_event(
-                        row.event_id,
-                        row.event_type,
-                        row.aggregate_id,  # key: one video's events stay in one partition
-                        row.payload,
-                        f"{self.topic_prefix}{row.topic}",
-                    )
-                    for row in rows
-                ]
-            )
+            self.publisher.publish([self.message_for(row) for row in rows])
             session.execute(
                 update(OutboxEvent)
                 .where(OutboxEvent.id.in_([row.id for row in rows]))
                 .values(published_at=utcnow())
             )
             return len(rows)
+
+    def message_for(self, row: OutboxEvent) -> Message:
+        return encode_event(
+            row.event_id,
+            row.event_type,
+            row.aggregate_id,  # the key: one video's events stay in one partition, in order
+            row.payload,
+            f"{self.topic_prefix}{row.topic}",
+        )
 
     def publish_all(self) -> int:
         total = 0
