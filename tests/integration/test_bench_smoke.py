@@ -1,0 +1,47 @@
+"""The benchmarks run (at a tiny size) and print their ratio tables. Speed itself is measured by
+`make bench`, not here: a timed assertion on a shared machine would only be noise."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+RATIO_ROW = re.compile(r"\s\d+\.\d{2,3}(\s|$)")
+
+
+@pytest.mark.parametrize(
+    ("script", "rows"),
+    [
+        (
+            "messaging.py",
+            [
+                "raw confluent-kafka producer (baseline)",
+                "outbox relay",
+                "handler+inbox+outbox, no-op, 1 transaction",
+            ],
+        ),
+        ("pipeline.py", ["faster-whisper alone (base)", "vidigest process", "through Kafka"]),
+    ],
+)
+def test_bench_runs_and_prints_ratios(script: str, rows: list[str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for row in rows:
+        (line,) = [ln for ln in result.stdout.splitlines() if row in ln]
+        assert RATIO_ROW.search(line), line
+    if script == "messaging.py":
+        assert "2.00 SQL statements/message" in result.stdout
