@@ -21,19 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
-from sqlalchemy import create_engine, event, insert, text
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.kafka_broker import TansuBroker
+from tests.throwaway_db import throwaway_database
 
 from vidigest.common.constants import Consumer as ConsumerName
 from vidigest.common.constants import EventType
 from vidigest.common.handlers import MessageHandler
 from vidigest.common.types import Event
 from vidigest.config import Settings
-from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database
 from vidigest.messaging.codec import encode_event
 from vidigest.messaging.models import OutboxEvent
@@ -43,8 +43,6 @@ from vidigest.messaging.transport import HandleResult, Message
 from vidigest.providers.kafka.admin import create_topics
 from vidigest.providers.kafka.consumer import KafkaWorker
 from vidigest.providers.kafka.producer import KafkaPublisher
-
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class NoOpStep:
@@ -200,13 +198,8 @@ def main() -> None:
     args = parser.parse_args()
     n = 200 if args.smoke else args.messages
 
-    name = f"vidigest_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        upgrade(db.engine)
+    with throwaway_database("vidigest_bench") as url:
+        db = Database(url)
         with TansuBroker() as broker:
             settings = Settings(kafka_bootstrap=broker.bootstrap, session_timeout_ms=6000)
             raw_produce, relay = bench_relay(db, settings, n)
@@ -220,10 +213,7 @@ def main() -> None:
             raw_consume = consume_raw(settings, topics[0], n)
             one_tx = consume_handler(db, settings, topics[0], n, checks_before_work=False)
             two_tx = consume_handler(db, settings, topics[1], n, checks_before_work=True)
-    finally:
         db.dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(f"messages: {n}")
     print(f"{'measure':<44}{'per second':>12}{'ratio':>8}")
     print(f"{'raw confluent-kafka producer (baseline)':<44}{raw_produce:>12,.0f}{1:>8.2f}")

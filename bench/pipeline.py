@@ -72,49 +72,33 @@ def ten_minute_video(directory: Path) -> Path:
 def through_kafka(path: Path, work: Path) -> float:
     """Seconds from `vidigest submit` to COMPLETED with workers already running."""
     sys.path.insert(0, str(REPO))
-    from sqlalchemy import create_engine, text
     from tests.integration.cluster import Cluster
     from tests.kafka_broker import TansuBroker
-
-    from vidigest.database.migrate import upgrade
-    from vidigest.database.session import Database
+    from tests.throwaway_db import throwaway_database
 
     work.mkdir(parents=True, exist_ok=True)
-    admin_url = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    name = f"vidigest_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    database = Database(url)
-    upgrade(database.engine)
-    database.dispose()
-    try:
-        with TansuBroker() as broker:
-            cluster = Cluster(url, broker.bootstrap, work, f"bench{uuid.uuid4().hex[:6]}")
-            try:
-                assert cluster.cli("topics", "create").returncode == 0
-                workers = [
-                    cluster.start("worker", r, metrics=False) for r in ("transcription", "summary")
-                ]
-                cluster.start("worker", "relay", metrics=False)
-                cluster.wait_until(
-                    lambda: all("assigned" in w.log_text() for w in workers),
-                    120,
-                    "workers to join their groups",
-                )
-                started = time.perf_counter()
-                video_id = cluster.submit(path)
-                cluster.wait_terminal([video_id], timeout=3600)
-                elapsed = time.perf_counter() - started
-                if cluster.status(video_id) != "COMPLETED":
-                    raise SystemExit(f"{path.name} ended {cluster.status(video_id)}")
-                return elapsed
-            finally:
-                cluster.close()
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with throwaway_database("vidigest_bench") as url, TansuBroker() as broker:
+        cluster = Cluster(url, broker.bootstrap, work, f"bench{uuid.uuid4().hex[:6]}")
+        try:
+            assert cluster.cli("topics", "create").returncode == 0
+            workers = [
+                cluster.start("worker", r, metrics=False) for r in ("transcription", "summary")
+            ]
+            cluster.start("worker", "relay", metrics=False)
+            cluster.wait_until(
+                lambda: all("assigned" in w.log_text() for w in workers),
+                120,
+                "workers to join their groups",
+            )
+            started = time.perf_counter()
+            video_id = cluster.submit(path)
+            cluster.wait_terminal([video_id], timeout=3600)
+            elapsed = time.perf_counter() - started
+            if cluster.status(video_id) != "COMPLETED":
+                raise SystemExit(f"{path.name} ended {cluster.status(video_id)}")
+            return elapsed
+        finally:
+            cluster.close()
 
 
 def main() -> None:

@@ -3,23 +3,19 @@ per test run (created on the local server, dropped at the end)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
+from tests.throwaway_db import throwaway_database
 from vidigest.database.migrate import upgrade
 from vidigest.database.models import Base
 from vidigest.database.session import Database
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "VIDIGEST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -43,18 +39,8 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database on the local PostgreSQL, migrated, dropped after the run."""
-    name = f"vidigest_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    database = Database(url)
-    upgrade(database.engine)
-    database.dispose()
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.integration.cluster import Cluster
 from tests.kafka_broker import TansuBroker
+from vidigest.database.session import Database
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,15 @@ def unique_topic(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return unique_name(f"{request.node.name}-{suffix}")
 
     return make
+
+
+@pytest.fixture
+def cluster(
+    postgres_url: str, postgres_db: Database, kafka_broker: TansuBroker, tmp_path: Path
+) -> Iterator[Cluster]:
+    """A distributed deployment with its topics created; processes are started by the test."""
+    deployment = Cluster(postgres_url, kafka_broker.bootstrap, tmp_path, unique_name("vd"))
+    result = deployment.cli("topics", "create")
+    assert result.returncode == 0, result.stderr
+    yield deployment
+    deployment.close()

@@ -15,7 +15,6 @@ import random
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,6 @@ from sqlalchemy import text
 from tests import media
 from tests.integration.cluster import Cluster, Proc
 from tests.integration.conftest import unique_name
-from tests.kafka_broker import TansuBroker
-from vidigest.database.session import Database
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,17 +38,6 @@ SENTENCES = [
     "A volcano erupts when magma rises.",
     "Early bicycles had no pedals at all.",
 ]
-
-
-@pytest.fixture
-def cluster(
-    postgres_url: str, postgres_db: Database, kafka_broker: TansuBroker, tmp_path: Path
-) -> Iterator[Cluster]:
-    deployment = Cluster(postgres_url, kafka_broker.bootstrap, tmp_path, unique_name("chaos"))
-    result = deployment.cli("topics", "create")
-    assert result.returncode == 0, result.stderr
-    yield deployment
-    deployment.close()
 
 
 def read_topic(bootstrap: str, topic: str) -> list[tuple[int, int, bytes, str | None]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,7 @@ from sqlalchemy import func, select
 from tests import media
 from tests.integration.cluster import Cluster
 from tests.integration.conftest import unique_name
-from tests.kafka_broker import TansuBroker
 from vidigest.config import Settings
-from vidigest.database.session import Database
 from vidigest.messaging.models import OutboxEvent
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.messaging.transport import Message
@@ -34,17 +31,6 @@ SENTENCES = [
     "A volcano erupts when magma rises through the crust of the earth.",
     "The first bicycles had no pedals and were pushed along by the feet.",
 ]
-
-
-@pytest.fixture
-def cluster(
-    postgres_url: str, postgres_db: Database, kafka_broker: TansuBroker, tmp_path: Path
-) -> Iterator[Cluster]:
-    deployment = Cluster(postgres_url, kafka_broker.bootstrap, tmp_path, unique_name("vd"))
-    result = deployment.cli("topics", "create")
-    assert result.returncode == 0, result.stderr
-    yield deployment
-    deployment.close()
 
 
 @pytest.fixture
