@@ -152,7 +152,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--long", action="store_true", help="also the 2-hour run (fast only)")
     parser.add_argument("--long-only", action="store_true", help="only the 2-hour run")
-    parser.add_argument("--hours", type=float, default=2.0, help=argparse.SUPPRESS)
+    parser.add_argument("--hours", type=float, default=2.0, help="length of the long file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -32,11 +32,10 @@ from vidigest.modules.transcription.asr import (
 LIBRIVOX = media.sample("librivox_speech.mp4")
 LIBRIVOX_REFERENCE = media.sample("librivox_speech.txt")
 
+# The accurate preset's tests never skip: `make install` installs the `accurate` extra, and a
+# missing part fails them with the pip command in ModelError's message.
 accurate_installed = all(
     importlib.util.find_spec(name) is not None for name in asr.ACCURATE_PACKAGES
-)
-needs_accurate = pytest.mark.skipif(
-    not accurate_installed, reason=f"'accurate' weights not installed: {asr.ACCURATE_PIP_COMMAND}"
 )
 
 
@@ -130,7 +129,6 @@ def test_accurate_missing_package_names_the_pip_command() -> None:
     )
 
 
-@needs_accurate
 def test_accurate_is_joined_once_atomically_and_verified(tmp_path: Path) -> None:
     resolved = resolve_model("accurate", data_dir=tmp_path)
     assert resolved.name == "whisper-base"
@@ -296,7 +294,6 @@ def accurate(tmp_path_factory: pytest.TempPathFactory) -> WhisperTranscriber:
 
 
 @pytest.mark.slow
-@needs_accurate
 def test_accurate_librivox(accurate: WhisperTranscriber) -> None:
     t = accurate.transcribe(LIBRIVOX)
     assert t.model == "whisper-base"
@@ -308,7 +305,6 @@ def test_accurate_librivox(accurate: WhisperTranscriber) -> None:
 
 
 @pytest.mark.slow
-@needs_accurate
 def test_accurate_detects_and_forces_language(tmp_path: Path, accurate: WhisperTranscriber) -> None:
     german = media.speech(
         tmp_path,
@@ -416,7 +412,6 @@ def test_fast_wer_on_real_speech(fast: WhisperTranscriber) -> None:
 
 @pytest.mark.slow
 def test_accurate_wer_on_real_speech(accurate: WhisperTranscriber) -> None:
-    # not skipped: `make install` installs the accurate extra, and a missing part must fail here
     assert accurate_installed, asr.ACCURATE_PIP_COMMAND
     utterances, sample = real_speech_wer(accurate)
     assert utterances <= 0.04 and sample <= 0.04, (utterances, sample)
