@@ -141,3 +141,22 @@ def test_handler_resumes_a_crashed_transcription(sqlite_db: Database, tmp_path: 
         stored = TranscriptService(session).load(video.id)
     assert stored.segments == tuple(expected)
     assert count(sqlite_db, TranscriptRecord) == 1
+
+
+def test_a_partial_transcript_is_not_readable_nor_searchable(db: Database) -> None:
+    """Windows stored for a resume are internal until the transcript completes: the export,
+    the summary step, the API and search see only complete transcripts."""
+    from vidigest.common.exceptions import NotFoundError
+    from vidigest.modules.search.service import search_segments
+
+    video = register_video(db)
+    with db.session() as session:
+        TranscriptService(session).start_partial(
+            video.id, window(0.0, 9.5, segment(0, 1.0, "volcano"))
+        )
+    with db.session() as session:
+        service = TranscriptService(session)
+        assert service.find_record(video.id) is None
+        with pytest.raises(NotFoundError):
+            service.load(video.id)
+        assert search_segments(session, "volcano") == []

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from vidigest.modules.transcription.models import COMPLETE
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32
 
@@ -23,7 +25,7 @@ _SQLITE_SEARCH = text(
     JOIN transcript_segments AS s ON s.id = transcript_segments_fts.rowid
     JOIN transcripts AS t ON t.id = s.transcript_id
     JOIN videos AS v ON v.id = t.video_id
-    WHERE transcript_segments_fts MATCH :match
+    WHERE transcript_segments_fts MATCH :match AND t.state = :complete
     ORDER BY bm25(transcript_segments_fts), v.created_at DESC, s.position
     LIMIT :limit OFFSET :offset
     """
@@ -36,7 +38,7 @@ _POSTGRES_SEARCH = text(
     JOIN transcripts AS t ON t.id = s.transcript_id
     JOIN videos AS v ON v.id = t.video_id,
     plainto_tsquery('english'::regconfig, :terms) AS q
-    WHERE to_tsvector('english'::regconfig, s.text) @@ q
+    WHERE to_tsvector('english'::regconfig, s.text) @@ q AND t.state = :complete
     ORDER BY ts_rank(to_tsvector('english'::regconfig, s.text), q) DESC,
              v.created_at DESC, s.position
     LIMIT :limit OFFSET :offset
@@ -72,11 +74,13 @@ def search_segments(
         return []
     if session.get_bind().dialect.name == "sqlite":
         rows = session.execute(
-            _SQLITE_SEARCH, {"match": fts5_match(terms), "limit": limit, "offset": offset}
+            _SQLITE_SEARCH,
+            {"match": fts5_match(terms), "complete": COMPLETE, "limit": limit, "offset": offset},
         )
     else:
         rows = session.execute(
-            _POSTGRES_SEARCH, {"terms": " ".join(terms), "limit": limit, "offset": offset}
+            _POSTGRES_SEARCH,
+            {"terms": " ".join(terms), "complete": COMPLETE, "limit": limit, "offset": offset},
         )
     return [
         SearchHit(

@@ -298,7 +298,8 @@ class TranscriptService:
             )
 
     def find_record(self, video_id: str) -> TranscriptRecord | None:
-        return self.records.find_one({"video_id": video_id})
+        """The video's complete transcript; windows stored for a resume are not one yet."""
+        return self.records.find_one({"video_id": video_id, "state": COMPLETE})
 
     def load(self, video_id: str) -> Transcript:
         record = self.find_record(video_id)
