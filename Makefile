@@ -40,6 +40,7 @@ bench: $(STAMP) system-deps
 	@bash scripts/ensure-postgres.sh
 	$(PY) bench/messaging.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/summary_eval.py
 
 # The reliability suite at full size (the test suite runs it with 8 videos and 20 kills).
 # VIDIGEST_CHAOS_SEED=N replays one run.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vidigest.common.constants import Topic
-from vidigest.common.exceptions import MediaNotFoundError
+from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
 from vidigest.common.handlers import MessageHandler
 from vidigest.common.types import ProgressReporter
 from vidigest.config import Settings
@@ -52,7 +52,7 @@ class Models:
 
     settings: Settings
     _transcribers: dict[str, Transcriber] = field(default_factory=dict)
-    _summarizer: Summarizer | None = None
+    _summarizers: dict[str, Summarizer] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transcriber(self, spec: str | None = None) -> Transcriber:
@@ -72,13 +72,26 @@ class Models:
                 )
             return self._transcribers[spec]
 
-    def summarizer(self) -> Summarizer:
+    def summarizer(self, kind: str | None = None) -> Summarizer:
+        """The summarizer `kind` ("extractive" or "llm"; default: the setting)."""
         from vidigest.modules.summary.extractive import ExtractiveSummarizer
 
+        kind = kind or self.settings.summarizer
         with self._lock:
-            if self._summarizer is None:
-                self._summarizer = ExtractiveSummarizer()
-            return self._summarizer
+            if kind not in self._summarizers:
+                extractive = self._summarizers.get("extractive")
+                if not isinstance(extractive, ExtractiveSummarizer):
+                    extractive = ExtractiveSummarizer()
+                    self._summarizers["extractive"] = extractive
+                if kind == "llm":
+                    from vidigest.modules.summary.llm import LLMSummarizer, config_from_settings
+
+                    self._summarizers[kind] = LLMSummarizer(
+                        config_from_settings(self.settings), extractive
+                    )
+                elif kind != "extractive":
+                    raise ConfigurationError(f"unknown summarizer {kind!r}: extractive or llm")
+            return self._summarizers[kind]
 
 
 @dataclass

@@ -93,6 +93,13 @@ def process(
     model: ModelOption = None,
     language: LanguageOption = "auto",
     audio_track: AudioTrackOption = 0,
+    summarizer: Annotated[
+        Literal["extractive", "llm"] | None,
+        typer.Option(
+            "--summarizer",
+            help="extractive (embedded) or llm (VIDIGEST_LLM_*) [default: VIDIGEST_SUMMARIZER].",
+        ),
+    ] = None,
 ) -> None:
     """Transcribe and summarize FILE; write transcript and summary files."""
     from vidigest.app import Vidigest
@@ -100,6 +107,8 @@ def process(
     from vidigest.modules.videos.export import write_outputs
 
     settings = _settings()
+    if summarizer is not None:
+        settings = settings.model_copy(update={"summarizer": summarizer})
     _check_audio_track(file, audio_track)
     with RichProgress(err) as bars:
         vidigest = Vidigest.open(settings, live_progress=lambda _video_id: bars)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,7 +51,18 @@ class Settings(BaseSettings):
     language: str | None = None  # None or "auto": detect
 
     # --- summary ---
-    summarizer: Literal["extractive"] = "extractive"
+    summarizer: Literal["extractive", "llm"] = "extractive"
+    # the "llm" summarizer: any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI)
+    llm_base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1; None: api.openai.com
+    llm_model: str = ""
+    llm_api_key: SecretStr | None = None  # local servers need none
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)  # per request
+    llm_max_retries: int = Field(default=2, ge=0)  # per request, with exponential backoff
+    llm_context_tokens: int = Field(default=8192, ge=512)  # budget per call, prompt + answer
+    llm_max_output_tokens: int = Field(default=1024, ge=1)
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)
+    # json_schema: OpenAI, vLLM, Ollama, llama-server; json_object: llama-cpp-python's server
+    llm_response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
 
     # --- relay ---
     relay_batch_size: int = Field(default=100, ge=1)

@@ -18,7 +18,11 @@ import pytest
 
 from vidigest.common.exceptions import EmptyTranscriptError
 from vidigest.common.types import Segment, Summary, Transcript, Word
-from vidigest.modules.summary.extractive import METHOD, ExtractiveSummarizer
+from vidigest.modules.summary.extractive import (
+    METHOD,
+    ExtractiveConfig,
+    ExtractiveSummarizer,
+)
 from vidigest.modules.summary.text import is_content_sentence, split_sentences, words_of
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -234,6 +238,35 @@ def test_abstract_is_central_quoted_sentences_in_order(talk: Built, talk_summary
     topics = load_topics()
     covered = {i for i, (_t, sents) in enumerate(topics) for s in chosen if s in sents}
     assert covered == {0, 1, 2}
+
+
+def test_key_points_do_not_repeat_the_abstract(
+    summarizer: ExtractiveSummarizer, talk: Built, talk_summary: Summary
+) -> None:
+    abstract = {s for s in talk.sentence_times if s in talk_summary.abstract}
+    points = [p.text for p in talk_summary.key_points]
+    assert abstract and not abstract & set(points), (abstract, points)
+    # the switch that turns it off shows what it prevents: the same central sentences twice
+    old_style = ExtractiveSummarizer(
+        summarizer.encoder, ExtractiveConfig(key_points_avoid_abstract=False)
+    ).summarize(talk.transcript)
+    assert old_style.abstract == talk_summary.abstract
+    assert abstract & {p.text for p in old_style.key_points}
+
+
+def test_run_exposes_the_structure_behind_the_summary(
+    summarizer: ExtractiveSummarizer, talk: Built
+) -> None:
+    three = ExtractiveSummarizer(summarizer.encoder, ExtractiveConfig(abstract_sentences=3))
+    res = three.run(talk.transcript)
+    assert len(res.abstract_idx) == 3
+    assert res.summary.abstract == " ".join(res.sentences[i].text for i in res.abstract_idx)
+    assert [res.sentences[i].text for i in res.key_point_idx] == [
+        p.text for p in res.summary.key_points
+    ]
+    assert res.bounds[0] == 0 and res.bounds[-1] == len(res.sentences)
+    starts = [c.start for c in res.summary.chapters]
+    assert starts[1:] == [round(res.sentences[b].start, 3) for b in res.bounds[1:-1]]
 
 
 def test_keywords(talk: Built, talk_summary: Summary) -> None:

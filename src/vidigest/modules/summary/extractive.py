@@ -19,7 +19,10 @@ key phrases are runs of its words (titles are key phrases, title-cased).
   sentence closest to the chapter's mean embedding.
 - Abstract and key points: MMR over sentence embeddings (relevance = closeness to the document's,
   resp. the chapter's, centroid; penalty = closeness to sentences already chosen), in transcript
-  order; key points are spread over chapters.
+  order; key points are spread over chapters and leave out the abstract's sentences (which count
+  as already chosen): on 100 ACLSum papers half the key points repeated an abstract sentence
+  before, none after, and abstract + key points cover more of the reference (R-1 recall 53.7 ->
+  62.1; bench/summary_eval.py).
 - Keywords: YAKE candidates from each chapter, re-ranked by closeness to the chapter centroid
   (KeyBERT-style, same encoder) with MMR, taken round-robin over chapters, deduplicated.
 """
@@ -79,8 +82,22 @@ class ExtractiveConfig:
     null_quantile: float | None = 0.6  # depth > this quantile of the shuffled-order maximum
     refine: bool = True
     mmr_lambda: float = 0.7
+    abstract_sentences: int | None = None  # None: one per chapter, 2..4
+    # key points leave out the abstract's sentences (they would repeat what the reader just read)
+    key_points_avoid_abstract: bool = True
     max_title_words: int = 4
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class ExtractiveResult:
+    """The summary and the structure it was built on (for the LLM path and the benchmark)."""
+
+    summary: Summary
+    sentences: tuple[Sentence, ...]
+    bounds: tuple[int, ...]  # chapter c spans sentences[bounds[c] : bounds[c + 1]]
+    abstract_idx: tuple[int, ...]
+    key_point_idx: tuple[int, ...]
 
 
 # --- small vector helpers -----------------------------------------------------------------------
@@ -395,6 +412,12 @@ class ExtractiveSummarizer:
     def summarize(
         self, transcript: Transcript, progress: ProgressReporter | None = None
     ) -> Summary:
+        return self.run(transcript, progress).summary
+
+    def run(
+        self, transcript: Transcript, progress: ProgressReporter | None = None
+    ) -> ExtractiveResult:
+        """The summary with the sentences, chapter bounds and chosen sentence indices."""
         progress = progress or NullProgress()
         cfg = self.config
         t0 = time.perf_counter()
@@ -447,12 +470,21 @@ class ExtractiveSummarizer:
         # abstract: central and non-redundant over the whole talk
         doc_centroid = _unit(emb[candidates].mean(axis=0))
         relevance = emb @ doc_centroid
-        k_abs = int(np.clip(n_ch, 2, 4))
+        k_abs = cfg.abstract_sentences or int(np.clip(n_ch, 2, 4))
         abstract_idx = sorted(_mmr(emb, relevance, candidates, k_abs, cfg.mmr_lambda))
         abstract = " ".join(sentences[i].text for i in abstract_idx)
 
-        # key points: central in their chapter, spread over chapters, non-redundant
-        k_kp = min(int(np.clip(round(math.sqrt(len(candidates))), 3, 7)), len(candidates))
+        # key points: central in their chapter, spread over chapters, non-redundant. They add to
+        # the abstract instead of repeating it: a chapter's abstract sentences are left out of
+        # its pool unless nothing else is left there, and count as already chosen in the MMR
+        # redundancy term.
+        seen = set(abstract_idx) if cfg.key_points_avoid_abstract else set()
+        kp_pools: list[list[int]] = []
+        for cc in ch_cands:
+            pool_c = [i for i in cc if i in cand_set]
+            kp_pools.append([i for i in pool_c if i not in seen] or pool_c)
+        n_pool = sum(len(p) for p in kp_pools)
+        k_kp = min(int(np.clip(round(math.sqrt(len(candidates))), 3, 7)), n_pool)
         local_rel = np.array(
             [
                 0.5 * float(emb[i] @ ch_centroids[chapter_of[i]]) + 0.5 * float(relevance[i])
@@ -462,9 +494,7 @@ class ExtractiveSummarizer:
         kp_idx: list[int] = []
         per_chapter = Counter[int]()
         while len(kp_idx) < k_kp:
-            open_ch = [
-                c for c in range(n_ch) if any(i not in kp_idx for i in ch_cands[c] if i in cand_set)
-            ]
+            open_ch = [c for c in range(n_ch) if any(i not in kp_idx for i in kp_pools[c])]
             if not open_ch:
                 break
             least = min(per_chapter[c] for c in open_ch)
@@ -472,10 +502,11 @@ class ExtractiveSummarizer:
                 i
                 for c in open_ch
                 if per_chapter[c] == least
-                for i in ch_cands[c]
-                if i in cand_set and i not in kp_idx
+                for i in kp_pools[c]
+                if i not in kp_idx
             ]
-            pick = _mmr(emb, local_rel, pool, 1, cfg.mmr_lambda, selected=kp_idx)
+            already = [*kp_idx, *sorted(seen.difference(pool))]
+            pick = _mmr(emb, local_rel, pool, 1, cfg.mmr_lambda, selected=already)
             if not pick:
                 break
             kp_idx.extend(pick)
@@ -510,13 +541,16 @@ class ExtractiveSummarizer:
             "parameters": asdict(cfg),
             "seconds": round(time.perf_counter() - t0, 3),
         }
-        return Summary(
+        summary = Summary(
             abstract=abstract,
             key_points=key_points,
             chapters=tuple(chapters),
             keywords=tuple(keywords),
             method=METHOD,
             metadata=metadata,
+        )
+        return ExtractiveResult(
+            summary, tuple(sentences), tuple(bounds), tuple(abstract_idx), tuple(kp_idx)
         )
 
     def _keywords(
