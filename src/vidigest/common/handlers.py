@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Generic, Protocol, TypeVar
 
+from sqlalchemy import text as sql_text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import Consumer, EventType
@@ -102,6 +104,14 @@ class MessageHandler(Generic[ResultT]):
         except _AlreadyProcessed:
             return HandleResult(Outcome.DUPLICATE)
         except Exception as exc:
+            if self._database_unavailable(exc):
+                log.warning(
+                    "%s: database unavailable on %s, will retry (not counted as an attempt): %r",
+                    self.consumer,
+                    message_id,
+                    exc,
+                )
+                return HandleResult(Outcome.RETRY, error=_describe(exc), transient=True)
             permanent = isinstance(exc, VidigestError) and exc.permanent
             if not permanent and attempt < self.max_attempts:
                 log.warning(
@@ -149,9 +159,24 @@ class MessageHandler(Generic[ResultT]):
             return HandleResult(Outcome.DUPLICATE)
         except Exception as exc:  # e.g. the database is down: nothing recorded, try again
             log.warning("%s: could not record failure, will retry: %r", self.consumer, exc)
-            return HandleResult(Outcome.RETRY, error=_describe(exc))
+            transient = self._database_unavailable(exc)
+            return HandleResult(Outcome.RETRY, error=_describe(exc), transient=transient)
         log.warning("%s: dead-lettered %s: %s", self.consumer, message.origin or "", reason)
         return HandleResult(Outcome.DEAD_LETTERED, error=reason)
+
+    def _database_unavailable(self, exc: Exception) -> bool:
+        """True when `exc` is the database being out of reach (down, restarting, connection
+        cut), which says nothing about the message: it is retried without counting."""
+        if not isinstance(exc, DBAPIError):
+            return False
+        if exc.connection_invalidated:
+            return True
+        try:
+            with db_session_context(self.session_factory) as session:
+                session.execute(sql_text("SELECT 1"))
+        except DBAPIError:
+            return True
+        return False
 
 
 def _describe(exc: BaseException) -> str:

@@ -39,6 +39,10 @@ class Outcome(StrEnum):
 class HandleResult:
     outcome: Outcome
     error: str | None = None
+    # RETRY only: the infrastructure (the database) is unreachable, not this message at fault.
+    # Such an attempt does not count toward the maximum: the message is never given up on
+    # (dead-lettered) because of an outage.
+    transient: bool = False
 
     @property
     def done(self) -> bool:

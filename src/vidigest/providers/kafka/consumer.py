@@ -19,6 +19,8 @@ How it works (the pattern of Sentry's arroyo, reduced to one message in flight):
   source topic/partition/offset) and then commits, so the next message of that partition is
   processed. The handler decides when a failure is final (`attempt >= settings.max_attempts`);
   as a safety net, a RETRY or an exception at the final attempt is dead-lettered by the loop.
+  A *transient* RETRY (the database is unreachable) does not count as an attempt: an outage
+  delays a message, however long it lasts, but never dead-letters it.
 
 Rebalances (the choice made here): when the partition of the in-flight message is revoked, the
 loop waits up to `revoke_grace_seconds` for the handler. If it finishes, its result is committed
@@ -154,6 +156,7 @@ class _InFlight:
     not_before: float = 0.0
     result: HandleResult | None = None  # set once the handler returned a done result
     dlq_failures: int = 0
+    outage_retries: int = 0  # transient RETRYs (infrastructure down): they keep `attempt`
     abandoned: bool = False
     started: float = field(default_factory=time.monotonic)
 
@@ -336,7 +339,7 @@ class KafkaWorker:
             result = HandleResult(Outcome.DEAD_LETTERED if final else Outcome.RETRY, error)
         finally:
             self._handle_seconds.observe(time.perf_counter() - started)
-        if result.outcome is Outcome.RETRY and final:
+        if result.outcome is Outcome.RETRY and final and not result.transient:
             log.error(
                 "worker %s: handler asked to retry %s at its final attempt %d; dead-lettering it",
                 self.name,
@@ -370,6 +373,20 @@ class KafkaWorker:
         if job.error is not None:  # a bug in this module, not in the handler: surface it
             raise job.error
         result, dlq_error = job.result
+        if result.outcome is Outcome.RETRY and result.transient:
+            # An outage, not this message's fault: same attempt again, however long it lasts.
+            inflight.outage_retries += 1
+            delay = self._backoff(inflight.outage_retries)
+            log.info(
+                "worker %s: retrying %s in %.2fs (attempt %d not counted: %s)",
+                self.name,
+                inflight.message.origin,
+                delay,
+                inflight.attempt,
+                result.error,
+            )
+            inflight.not_before = time.monotonic() + delay
+            return
         if result.outcome is Outcome.RETRY:
             delay = self._backoff(inflight.attempt)
             log.info(
