@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -118,7 +119,8 @@ class TansuBroker:
     def stop(self, timeout: float = 5.0) -> None:
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
-            proc.terminate()
+            # SIGINT: tansu exits at once. On SIGTERM it goes on serving for ~5 s before exiting.
+            proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -128,15 +130,21 @@ class TansuBroker:
             self._log.close()
             self._log = None
 
-    def restart(self) -> None:
-        """Stop and start again on the same port (useful with s3:// storage)."""
+    def restart(self, while_down: Callable[[], object] | None = None) -> None:
+        """Stop and start again on the same port (useful with s3:// storage). `while_down` runs
+        between the two (e.g. wait until the clients noticed); the broker starts again even if
+        it raises."""
         port = self.port
         self.stop()
         saved, self._fixed_port = self._fixed_port, port
         try:
-            self.start()
+            if while_down is not None:
+                while_down()
         finally:
-            self._fixed_port = saved
+            try:
+                self.start()
+            finally:
+                self._fixed_port = saved
 
     def log_text(self) -> str:
         if self.log_path is None or not self.log_path.exists():
