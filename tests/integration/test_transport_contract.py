@@ -168,3 +168,19 @@ def test_key_and_headers_arrive_unchanged(harness: Harness) -> None:
         "event_id": "e-1",
         "event_type": "x",
     }
+
+
+def test_an_outage_retry_keeps_the_attempt_number(harness: Harness) -> None:
+    sent = messages(harness.topic, ["k"], per_key=2)
+    outage = {"left": 3}
+
+    def handle(message: Message, attempt: int) -> HandleResult:
+        seen.append((message.value.decode(), attempt))
+        if message.value == b"k:0" and outage["left"]:
+            outage["left"] -= 1
+            return HandleResult(Outcome.RETRY, error="database down", transient=True)
+        return HandleResult(Outcome.PROCESSED)
+
+    seen: Seen = []
+    harness.run(sent, handle, until=lambda: ("k:1", 1) in seen)
+    assert seen == [("k:0", 1)] * 4 + [("k:1", 1)]

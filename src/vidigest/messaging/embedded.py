@@ -83,16 +83,19 @@ class EmbeddedBroker:
 
     def _deliver(self, message: Message, name: str, handler: Handler) -> Delivery:
         attempt = 1
+        retries = 0  # grows the backoff; `attempt` counts only tries the message is blamed for
         while True:
             result = handler(message, attempt)
             if result.done:
                 return Delivery(message, name, result, attempt)
+            retries += 1
             delay = backoff_seconds(
-                attempt, self.retry_backoff_seconds, self.retry_backoff_max_seconds
+                retries, self.retry_backoff_seconds, self.retry_backoff_max_seconds
             )
             log.info("%s: retrying in %.1fs (%s)", name, delay, result.error)
             self.sleep(delay)
-            attempt += 1
+            if not result.transient:  # an outage (database down) is not the message's fault
+                attempt += 1
 
 
 @dataclass
