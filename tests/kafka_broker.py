@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from tests.ports import free_port
+
 MEMORY_STORAGE = "memory://tansu/"
 
 
@@ -44,12 +46,6 @@ def tansu_binary() -> Path:
     if not mode & stat.S_IXUSR:
         binary.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return binary
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:

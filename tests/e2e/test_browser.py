@@ -8,7 +8,6 @@ No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fa
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, SAMPLES
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +34,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / ".test-artifacts"
 CLIP = SAMPLES / "librivox_speech.mp4"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.exc import OperationalError
 
 from tests.factories import event_message, register_video, registered_event
-from tests.kafka_broker import free_port
+from tests.ports import free_port
 from tests.unit.test_handler import CountingStep, count
 from vidigest.common.handlers import MessageHandler
 from vidigest.database.session import Database
