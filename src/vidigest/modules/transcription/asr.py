@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from vidigest.common.checksums import remember_sha256, sha256_file, verify_sha256
 from vidigest.common.exceptions import ModelError
 from vidigest.common.types import NullProgress, ProgressReporter, Segment, Transcript, Word
 from vidigest.config import Settings, get_settings
@@ -72,46 +73,6 @@ class ResolvedModel:
     name: str  # recorded in Transcript.model
     path: Path  # the CTranslate2 Whisper directory
     sha256: str  # of its model.bin
-
-
-# --- checksums (streamed, once per process per file version) ---------------------------------
-
-_hash_cache: dict[tuple[str, int, int, int], str] = {}
-_hash_lock = threading.Lock()
-
-
-def _stat_key(path: Path) -> tuple[str, int, int, int]:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks; cached per process for an unchanged file (same
-    path, size, mtime and inode), so a model is hashed once however often it is resolved."""
-    key = _stat_key(path)
-    with _hash_lock:
-        cached = _hash_cache.get(key)
-    if cached is not None:
-        return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_HASH_BLOCK):
-            digest.update(block)
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
-
-
-def verify_sha256(path: Path, expected: str) -> str:
-    """Raise ModelError unless the file's sha256 is `expected`; return it."""
-    actual = sha256_file(path)
-    if actual != expected:
-        raise ModelError(
-            f"checksum mismatch for {path}: expected sha256 {expected}, actual {actual}; "
-            "the model files are corrupt or not the pinned version: reinstall them"
-        )
-    return actual
 
 
 # --- resolution -------------------------------------------------------------------------------
@@ -241,8 +202,7 @@ def _atomic_join(parts: Sequence[Path], dst: Path, expected: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    with _hash_lock:
-        _hash_cache[_stat_key(dst)] = actual
+    remember_sha256(dst, actual)
 
 
 # --- windowed transcription -------------------------------------------------------------------
