@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,11 +133,11 @@ class Vidigest:
         audio_track: int = 0,
     ) -> Video:
         """Copy `source` into the shared storage directory, then register the copy."""
+        from vidigest.modules.videos.sources import new_storage_dir
+
         if not source.is_file():
             raise MediaNotFoundError(str(source))
-        target_dir = self.settings.storage_dir / uuid.uuid4().hex
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target = target_dir / source.name
+        target = new_storage_dir(self.settings.storage_dir) / source.name
         shutil.copyfile(source, target)
         with db_session_context(self.database.session_factory) as session:
             return VideoService(session).register(

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import SAMPLES
 from tests.integration.cluster import Cluster
-from tests.integration.conftest import unique_name
-from tests.kafka_broker import TansuBroker
-from vidigest.database.session import Database, db_session_context
+from vidigest.database.session import db_session_context
 from vidigest.modules.transcription.asr import WhisperTranscriber
 from vidigest.modules.transcription.models import TranscriptRecord
 from vidigest.modules.transcription.service import TranscriptService
@@ -31,20 +27,12 @@ RESUMED = re.compile(r"resuming at ([\d.]+) s \((\d+) segments stored\)")
 
 
 @pytest.fixture
-def cluster(
-    postgres_url: str, postgres_db: Database, kafka_broker: TansuBroker, tmp_path: Path
-) -> Iterator[Cluster]:
-    deployment = Cluster(
-        postgres_url,
-        kafka_broker.bootstrap,
-        tmp_path,
-        unique_name("resume"),
-        extra_env={"VIDIGEST_ASR_WINDOW_SECONDS": str(WINDOW), "VIDIGEST_ASR_THREADS": "2"},
+def cluster(cluster: Cluster) -> Cluster:
+    """The shared deployment, with small windows so the kill lands mid-file."""
+    cluster.extra_env.update(
+        {"VIDIGEST_ASR_WINDOW_SECONDS": str(WINDOW), "VIDIGEST_ASR_THREADS": str(THREADS)}
     )
-    result = deployment.cli("topics", "create")
-    assert result.returncode == 0, result.stderr
-    yield deployment
-    deployment.close()
+    return cluster
 
 
 def partial(cluster: Cluster, video_id: str) -> TranscriptRecord | None:

@@ -20,16 +20,11 @@ from sqlalchemy import exists, select
 from vidigest.database.session import db_session_context
 from vidigest.messaging.models import OutboxEvent, ProcessedMessage
 from vidigest.messaging.relay import OutboxRelay
-from vidigest.messaging.transport import HandleResult, Message
+from vidigest.messaging.transport import HandleResult, Message, backoff_seconds
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message, int], HandleResult]
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff before attempt `attempt + 1`."""
-    return float(min(cap, base * 2 ** (attempt - 1)))
 
 
 @dataclass

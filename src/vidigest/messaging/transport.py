@@ -48,3 +48,9 @@ class HandleResult:
     def done(self) -> bool:
         """True when the message may be committed (the consumer moves past it)."""
         return self.outcome is not Outcome.RETRY
+
+
+def backoff_seconds(attempt: int, base: float, cap: float) -> float:
+    """The wait before retrying after try number `attempt` (1-based): exponential, capped.
+    Every consumer loop (embedded and Kafka) uses this one policy."""
+    return float(min(cap, base * 2 ** max(0, attempt - 1)))

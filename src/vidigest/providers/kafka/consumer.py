@@ -49,7 +49,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from vidigest.common.constants import HEADER_ERROR, HEADER_SOURCE_TOPIC
 from vidigest.config import Settings
-from vidigest.messaging.transport import HandleResult, Message, Outcome
+from vidigest.messaging.transport import HandleResult, Message, Outcome, backoff_seconds
 from vidigest.providers.kafka.config import consumer_config
 from vidigest.providers.kafka.producer import KafkaPublisher, PublishError
 
@@ -417,8 +417,9 @@ class KafkaWorker:
         self._inflight = None
 
     def _backoff(self, attempt: int) -> float:
-        delay = self.settings.retry_backoff_seconds * 2 ** max(0, attempt - 1)
-        return float(min(delay, self.settings.retry_backoff_max_seconds))
+        return backoff_seconds(
+            attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds
+        )
 
     def _drain(self, grace: float) -> None:
         """At stop: let the in-flight message finish (polling meanwhile), else abandon it."""
