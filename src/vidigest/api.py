@@ -204,6 +204,7 @@ class AppState:
     settings: Settings
     vidigest: Any  # vidigest.app.Vidigest (imported lazily: it pulls in the model code)
     workers: EmbeddedWorkerThread | None
+    downloads: Any = None  # vidigest.modules.videos.downloads.DownloadPool (URL registrations)
 
     def wake_workers(self) -> None:
         if self.workers is not None:
@@ -323,14 +324,17 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     if settings.embedded and run_workers:
         workers = EmbeddedWorkerThread(vidigest.embedded_runtime)
     state = AppState(settings, vidigest, workers)
+    state.downloads = vidigest.download_pool(state.wake_workers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.downloads.start()
         if workers is not None:
             workers.start()
         try:
             yield
         finally:
+            state.downloads.stop()  # cancels running downloads: they end FAILED, retryable
             if workers is not None:
                 workers.stop()
             vidigest.close()

@@ -23,6 +23,7 @@ from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.modules.summary.service import Summarizer, SummaryStep
 from vidigest.modules.transcription.service import Transcriber, TranscriptionStep
+from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.progress import FanOutProgress, StoredProgress
 from vidigest.modules.videos.service import VideoService
@@ -136,7 +137,7 @@ class Vidigest:
         from vidigest.modules.videos.sources import new_storage_dir
 
         if not source.is_file():
-            raise MediaNotFoundError(str(source))
+            raise MediaNotFoundError(str(source))  # the user's own path, in their terminal
         target = new_storage_dir(self.settings.storage_dir) / source.name
         shutil.copyfile(source, target)
         with db_session_context(self.database.session_factory) as session:
@@ -168,6 +169,18 @@ class Vidigest:
                 model=model,
                 audio_track=audio_track,
             )
+
+    def download_pool(self, on_registered: Callable[[], None] | None = None) -> DownloadPool:
+        """The pool that fetches URL registrations (started and stopped by the API)."""
+        return DownloadPool(
+            self.database.session_factory,
+            self.settings.storage_dir,
+            workers=self.settings.url_download_workers,
+            queue_size=self.settings.url_download_queue,
+            max_bytes=self.settings.url_max_bytes,
+            timeout=self.settings.url_timeout_seconds,
+            on_registered=on_registered,
+        )
 
     def embedded_runtime(self) -> EmbeddedRuntime:
         broker = EmbeddedBroker(

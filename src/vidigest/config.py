@@ -79,7 +79,10 @@ class Settings(BaseSettings):
     # register an http(s) URL: off by default; public addresses only, size and time capped
     allow_url_registration: bool = False
     url_max_bytes: int = Field(default=2 * 1024**3, ge=1)
-    url_timeout_seconds: float = Field(default=300.0, gt=0)
+    url_timeout_seconds: float = Field(default=300.0, gt=0)  # one deadline per download
+    # downloads run outside requests: this many at a time, this many more may wait (then 503)
+    url_download_workers: int = Field(default=2, ge=1)
+    url_download_queue: int = Field(default=16, ge=0)
 
     @field_validator("language")
     @classmethod

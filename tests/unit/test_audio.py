@@ -158,7 +158,9 @@ def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.mp4"
     with pytest.raises(MediaNotFoundError) as caught:
         probe_media(missing)
-    assert str(caught.value) == f"file not found: {missing}"
+    # the file by its name, never its server path (the text becomes a user-visible reason)
+    assert str(caught.value) == "file not found: nope.mp4"
+    assert caught.value.path == str(missing)  # kept for logs
     assert caught.value.permanent
     with pytest.raises(MediaNotFoundError, match="file not found"):
         next(iter_audio(missing))
@@ -167,7 +169,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory_is_not_media(tmp_path: Path) -> None:
     with pytest.raises(MediaNotFoundError) as caught:
         probe_media(tmp_path)
-    assert str(caught.value) == f"file not found: {tmp_path}"
+    assert str(caught.value) == f"file not found: {tmp_path.name}"
     with pytest.raises(MediaNotFoundError):
         next(iter_audio(tmp_path))
 
@@ -177,7 +179,7 @@ def test_random_bytes_named_mp4(tmp_path: Path) -> None:
     with pytest.raises(CorruptMediaError) as caught:
         probe_media(path)
     assert caught.value.reason == INVALID
-    assert str(caught.value) == f"cannot decode {path}: {INVALID}"
+    assert str(caught.value) == f"cannot decode {path.name}: {INVALID}"
     assert caught.value.permanent
     with pytest.raises(CorruptMediaError, match=INVALID):
         next(iter_audio(path))
@@ -230,7 +232,7 @@ def test_video_without_audio(tmp_path: Path) -> None:
     path = media.video_without_audio(tmp_path, seconds=2.0)
     with pytest.raises(NoAudioStreamError) as caught:
         probe_media(path)
-    assert str(caught.value) == f"no audio stream in {path}"
+    assert str(caught.value) == f"no audio stream in {path.name}"
     assert caught.value.permanent
     with pytest.raises(NoAudioStreamError):
         next(iter_audio(path))

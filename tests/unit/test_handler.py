@@ -52,6 +52,8 @@ class CountingStep:
         return "done"
 
     def complete(self, session: Session, event: Event, result: str) -> None:
+        if not self.checks_before_work:  # no separate begin: both changes in this transaction
+            self.begin(session, event)
         VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBED)
         from vidigest.messaging.outbox import OutboxService
 
@@ -127,15 +129,13 @@ def test_permanent_errors_fail_at_once_with_the_reason(db: Database) -> None:
     handler = MessageHandler(step, db.session_factory, max_attempts=5)
     result = handler(event_message(registered_event(video)), 1)
     assert result.outcome is Outcome.DEAD_LETTERED
-    assert (
-        video_row(db, video.id).error
-        == "transcription failed: no audio stream in /media/silent.mp4"
-    )
+    # the reason names the file, never the server path it is stored at
+    assert video_row(db, video.id).error == "transcription failed: no audio stream in silent.mp4"
     with db.session() as session:
         reasons = session.scalars(
             select(VideoStatusLog.reason).where(VideoStatusLog.to_status == "FAILED")
         ).all()
-    assert reasons == ["transcription failed: no audio stream in /media/silent.mp4"]
+    assert reasons == ["transcription failed: no audio stream in silent.mp4"]
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_a_cheap_step_runs_in_one_transaction_and_still_dedupes(db: Database) ->
     assert handler(message).outcome is Outcome.DUPLICATE  # detected at commit, after the work
     assert step.runs == 2
     assert count(db, OutboxEvent, event_type="transcription.completed") == 1
-    assert count(db, VideoStatusLog, video_id=video.id, to_status="TRANSCRIBING") == 0
+    assert count(db, VideoStatusLog, video_id=video.id, to_status="TRANSCRIBING") == 1
 
 
 @pytest.mark.integration

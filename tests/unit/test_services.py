@@ -17,7 +17,7 @@ from vidigest.messaging.models import OutboxEvent, ProcessedMessage
 from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.summary.service import VideoSummaryService
 from vidigest.modules.videos.models import Video
-from vidigest.modules.videos.service import VideoService, VideoStatusLogService
+from vidigest.modules.videos.service import VideoService, VideoStateError, VideoStatusLogService
 
 SUMMARY = Summary(
     abstract="Bees make honey.",
@@ -62,12 +62,12 @@ def test_registration_writes_video_status_and_outbox_together(db: Database) -> N
 
 def test_status_history_is_ordered_and_chained(db: Database) -> None:
     video = register_video(db)
-    steps = [VideoStatus.TRANSCRIBING, VideoStatus.TRANSCRIBED, VideoStatus.SUMMARIZING]
+    steps = [VideoStatus.TRANSCRIBING, VideoStatus.TRANSCRIBED]
     for status in steps:
         with db.session() as session:
             VideoService(session).set_status(video.id, status)
     with db.session() as session:  # two changes in one transaction: same order, same chain
-        VideoService(session).set_status(video.id, VideoStatus.COMPLETED)
+        VideoService(session).set_status(video.id, VideoStatus.SUMMARIZING)
         VideoService(session).set_status(video.id, VideoStatus.FAILED, reason="because")
     with db.session() as session:
         history = VideoStatusLogService(session).history(video.id)
@@ -77,15 +77,52 @@ def test_status_history_is_ordered_and_chained(db: Database) -> None:
         ("REGISTERED", "TRANSCRIBING"),
         ("TRANSCRIBING", "TRANSCRIBED"),
         ("TRANSCRIBED", "SUMMARIZING"),
-        ("SUMMARIZING", "COMPLETED"),
-        ("COMPLETED", "FAILED"),
+        ("SUMMARIZING", "FAILED"),
     ]
     assert history[-1].reason == "because"
     assert current is not None and current.status == "FAILED" and current.error == "because"
 
 
-def test_summary_status_and_event_commit_together(db: Database) -> None:
+def _summarizing(db: Database) -> Video:
     video = register_video(db)
+    for status in (VideoStatus.TRANSCRIBING, VideoStatus.TRANSCRIBED, VideoStatus.SUMMARIZING):
+        with db.session() as session:
+            VideoService(session).transition(video.id, status)
+    return video
+
+
+def test_impossible_and_stale_transitions_are_refused(db: Database) -> None:
+    """Every status change is checked against ALLOWED_TRANSITIONS by its conditional UPDATE:
+    a stale begin (TRANSCRIBING again after TRANSCRIBED) or complete (TRANSCRIBED when the
+    video is not TRANSCRIBING) changes nothing and raises."""
+    video = register_video(db)
+    with db.session() as session:
+        service = VideoService(session)
+        for impossible in (VideoStatus.TRANSCRIBED, VideoStatus.SUMMARIZING, VideoStatus.COMPLETED):
+            with pytest.raises(VideoStateError, match="REGISTERED"):
+                service.transition(video.id, impossible)
+        service.transition(video.id, VideoStatus.TRANSCRIBING)
+        service.transition(video.id, VideoStatus.TRANSCRIBING)  # a resume: no second log row
+        service.transition(video.id, VideoStatus.TRANSCRIBED)
+        with pytest.raises(VideoStateError):  # a stale begin: the stage is over
+            service.transition(video.id, VideoStatus.TRANSCRIBING)
+        with pytest.raises(VideoStateError):  # a stale complete
+            service.transition(video.id, VideoStatus.TRANSCRIBED)
+        with pytest.raises(VideoStateError):  # retry is for FAILED videos only
+            service.retry(video.id)
+    done = _summarizing(db)
+    with db.session() as session:
+        VideoSummaryService(session).save_summary(done.id, SUMMARY)
+    with db.session() as session, pytest.raises(VideoStateError):
+        VideoService(session).fail(done.id, "summary", "late failure")  # COMPLETED stays
+    with db.session() as session:
+        history = VideoStatusLogService(session).history(video.id)
+        assert [h.to_status for h in history] == ["REGISTERED", "TRANSCRIBING", "TRANSCRIBED"]
+        assert session.get(Video, done.id).status == "COMPLETED"  # type: ignore[union-attr]
+
+
+def test_summary_status_and_event_commit_together(db: Database) -> None:
+    video = _summarizing(db)
     with db.session() as session:
         VideoSummaryService(session).save_summary(video.id, SUMMARY)
     with db.session() as session:
@@ -111,7 +148,7 @@ def fail_outbox_inserts(db: Database) -> Iterator[Callable[[], None]]:
 def test_failure_after_summary_insert_leaves_nothing(
     db: Database, fail_outbox_inserts: Callable[[], None]
 ) -> None:
-    video = register_video(db)
+    video = _summarizing(db)
     outbox_before = _count(db, OutboxEvent)
     fail_outbox_inserts()
     with pytest.raises(RuntimeError, match="disk full"), db.session() as session:
@@ -120,12 +157,12 @@ def test_failure_after_summary_insert_leaves_nothing(
     assert _count(db, VideoSummaryRecord) == 0
     assert _count(db, OutboxEvent) == outbox_before
     with db.session() as session:
-        assert session.get(Video, video.id).status == "REGISTERED"  # type: ignore[union-attr]
-        assert len(VideoStatusLogService(session).history(video.id)) == 1
+        assert session.get(Video, video.id).status == "SUMMARIZING"  # type: ignore[union-attr]
+        assert len(VideoStatusLogService(session).history(video.id)) == 4
 
 
 def test_status_update_does_not_read_the_video_first(db: Database) -> None:
-    video = register_video(db)
+    video = _summarizing(db)
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

@@ -4,6 +4,7 @@ from enum import StrEnum
 
 
 class VideoStatus(StrEnum):
+    DOWNLOADING = "DOWNLOADING"  # a URL registration whose download is running or queued
     REGISTERED = "REGISTERED"
     TRANSCRIBING = "TRANSCRIBING"
     TRANSCRIBED = "TRANSCRIBED"
@@ -13,6 +14,31 @@ class VideoStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({VideoStatus.COMPLETED, VideoStatus.FAILED})
+
+# The status machine: every status change anywhere is checked against this one table (by a
+# conditional UPDATE ... WHERE status IN (allowed_from(to))), so two writers racing on one
+# video cannot both win and no impossible move is ever stored. A status that may follow itself
+# (TRANSCRIBING, SUMMARIZING) is a worker resuming after a redelivery or a restart.
+INITIAL_STATUSES = frozenset({VideoStatus.DOWNLOADING, VideoStatus.REGISTERED})
+ALLOWED_TRANSITIONS: dict[VideoStatus, frozenset[VideoStatus]] = {
+    VideoStatus.DOWNLOADING: frozenset({VideoStatus.REGISTERED, VideoStatus.FAILED}),
+    VideoStatus.REGISTERED: frozenset({VideoStatus.TRANSCRIBING, VideoStatus.FAILED}),
+    VideoStatus.TRANSCRIBING: frozenset(
+        {VideoStatus.TRANSCRIBING, VideoStatus.TRANSCRIBED, VideoStatus.FAILED}
+    ),
+    VideoStatus.TRANSCRIBED: frozenset({VideoStatus.SUMMARIZING, VideoStatus.FAILED}),
+    VideoStatus.SUMMARIZING: frozenset(
+        {VideoStatus.SUMMARIZING, VideoStatus.COMPLETED, VideoStatus.FAILED}
+    ),
+    VideoStatus.COMPLETED: frozenset(),
+    # retry: queue it again, or download it again (a URL video whose download failed)
+    VideoStatus.FAILED: frozenset({VideoStatus.REGISTERED, VideoStatus.DOWNLOADING}),
+}
+
+
+def allowed_from(to: VideoStatus) -> frozenset[VideoStatus]:
+    """The statuses a video may move to `to` from."""
+    return frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if to in targets)
 
 
 class EventType(StrEnum):

@@ -25,28 +25,43 @@ class VideoNotFoundError(NotFoundError):
         self.video_id = video_id
 
 
+class VideoStateError(VidigestError):
+    """The video is not in a status that allows the operation or status change (the API
+    answers 409; a worker treats a message for a video past its stage as a duplicate)."""
+
+    permanent = True
+
+
 class MediaError(VidigestError):
     """The input media cannot be used; the message says why in words a user understands."""
 
     permanent = True
 
 
+# Media errors name the file by `name`, what the user knows it as (its file name), never by
+# the server path it is stored at: their text becomes the FAILED reason users read. `path`
+# stays on the exception for logs.
+
+
 class MediaNotFoundError(MediaError):
-    def __init__(self, path: str) -> None:
-        super().__init__(f"file not found: {path}")
-        self.path = path
+    def __init__(self, name: str, path: str | None = None) -> None:
+        super().__init__(f"file not found: {name}")
+        self.name = name
+        self.path = path or name
 
 
 class NoAudioStreamError(MediaError):
-    def __init__(self, path: str) -> None:
-        super().__init__(f"no audio stream in {path}")
-        self.path = path
+    def __init__(self, name: str, path: str | None = None) -> None:
+        super().__init__(f"no audio stream in {name}")
+        self.name = name
+        self.path = path or name
 
 
 class CorruptMediaError(MediaError):
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot decode {path}: {reason}")
-        self.path = path
+    def __init__(self, name: str, reason: str, path: str | None = None) -> None:
+        super().__init__(f"cannot decode {name}: {reason}")
+        self.name = name
+        self.path = path or name
         self.reason = reason
 
 

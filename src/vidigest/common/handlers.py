@@ -11,15 +11,20 @@ recording and dead-lettering are decided here, once, for every worker.
 from __future__ import annotations
 
 import logging
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import text as sql_text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import Consumer, EventType
-from vidigest.common.exceptions import MalformedMessageError, VideoNotFoundError, VidigestError
-from vidigest.common.text import storable
+from vidigest.common.exceptions import (
+    MalformedMessageError,
+    VideoNotFoundError,
+    VideoStateError,
+    VidigestError,
+)
+from vidigest.common.text import user_reason
 from vidigest.common.types import Event
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import decode_event
@@ -62,6 +67,27 @@ class _AlreadyProcessed(Exception):
     """Another delivery of the same message won the race to the processed mark."""
 
 
+class _Stale(Exception):
+    """The video is not in a status this step may begin or complete from (a redelivered or
+    old message for a video already past the stage, failed, or moved by another delivery):
+    the message is done with, nothing is changed."""
+
+
+# Failures that come out the same on every attempt: a row the schema refuses, a value of the
+# wrong kind. Retrying them only repeats the work (minutes of ASR) before the same end.
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    IntegrityError,
+    DataError,
+    ValueError,
+)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    if isinstance(exc, VidigestError):
+        return exc.permanent
+    return isinstance(exc, PERMANENT_ERRORS)
+
+
 class MessageHandler(Generic[ResultT]):
     def __init__(
         self, step: Step[ResultT], session_factory: SessionFactory, max_attempts: int = 1
@@ -91,7 +117,7 @@ class MessageHandler(Generic[ResultT]):
                 with db_session_context(self.session_factory) as session:
                     if ProcessedMessageService(session).is_processed(self.consumer, message_id):
                         return HandleResult(Outcome.DUPLICATE)
-                    self.step.begin(session, event)
+                    _refused_as_stale(self.step.begin, session, event)
             result = self.step.run(event)
             with db_session_context(self.session_factory) as session:
                 marked = ProcessedMessageService(session).mark_as_processed(
@@ -99,10 +125,12 @@ class MessageHandler(Generic[ResultT]):
                 )
                 if not marked.created:
                     raise _AlreadyProcessed
-                self.step.complete(session, event, result)
+                _refused_as_stale(self.step.complete, session, event, result)
             return HandleResult(Outcome.PROCESSED)
         except _AlreadyProcessed:
             return HandleResult(Outcome.DUPLICATE)
+        except _Stale as stale:
+            return self._skip(message_id, str(stale))
         except Exception as exc:
             if self._database_unavailable(exc):
                 log.warning(
@@ -112,7 +140,7 @@ class MessageHandler(Generic[ResultT]):
                     exc,
                 )
                 return HandleResult(Outcome.RETRY, error=_describe(exc), transient=True)
-            permanent = isinstance(exc, VidigestError) and exc.permanent
+            permanent = is_permanent(exc)
             if not permanent and attempt < self.max_attempts:
                 log.warning(
                     "%s: attempt %d/%d on %s failed, will retry: %r",
@@ -123,8 +151,11 @@ class MessageHandler(Generic[ResultT]):
                     exc,
                 )
                 return HandleResult(Outcome.RETRY, error=_describe(exc))
-            if permanent:
+            if isinstance(exc, VidigestError) and permanent:
                 reason = f"{self.step.stage} failed: {exc}"
+            elif permanent:
+                log.error("%s: permanent failure on %s: %r", self.consumer, message_id, exc)
+                reason = f"{self.step.stage} failed: {_describe(exc)}"
             else:
                 log.exception("%s: giving up on %s", self.consumer, message_id)
                 reason = f"{self.step.stage} failed after {attempt} attempt(s): {_describe(exc)}"
@@ -139,7 +170,7 @@ class MessageHandler(Generic[ResultT]):
         attempt: int,
     ) -> HandleResult:
         """Record the failure once: processed mark, FAILED status + event, dead-letter row."""
-        reason = storable(reason, 4096)  # exception text can carry input
+        reason = user_reason(reason)  # exception text can carry input, SQL, server paths
         try:
             with db_session_context(self.session_factory) as session:
                 if message_id is not None:
@@ -154,6 +185,8 @@ class MessageHandler(Generic[ResultT]):
                             VideoService(session).fail(video_id, self.step.stage, reason)
                     except VideoNotFoundError:
                         pass  # the video is gone (deleted): the dead letter keeps the message
+                    except VideoStateError:
+                        pass  # it ended already (COMPLETED or FAILED): its status stays
                 DeadLetterService(session).record(self.consumer, message, reason, attempt)
         except _AlreadyProcessed:
             return HandleResult(Outcome.DUPLICATE)
@@ -163,6 +196,16 @@ class MessageHandler(Generic[ResultT]):
             return HandleResult(Outcome.RETRY, error=_describe(exc), transient=transient)
         log.warning("%s: dead-lettered %s: %s", self.consumer, message.origin or "", reason)
         return HandleResult(Outcome.DEAD_LETTERED, error=reason)
+
+    def _skip(self, message_id: str, why: str) -> HandleResult:
+        """A stale message: mark it processed ("skipped") so no redelivery or restart brings it
+        back, change nothing else."""
+        log.info("%s: skipping %s: %s", self.consumer, message_id, why)
+        with db_session_context(self.session_factory) as session:
+            ProcessedMessageService(session).mark_as_processed(
+                self.consumer, message_id, skip_check=True, outcome="skipped"
+            )
+        return HandleResult(Outcome.DUPLICATE)
 
     def _database_unavailable(self, exc: Exception) -> bool:
         """True when `exc` is the database being out of reach (down, restarting, connection
@@ -179,6 +222,20 @@ class MessageHandler(Generic[ResultT]):
         return False
 
 
+def _refused_as_stale(call: Any, *args: Any) -> None:
+    """Run a step's `begin` or `complete`; a refused status change means the message is stale."""
+    try:
+        call(*args)
+    except VideoStateError as exc:
+        raise _Stale(str(exc)) from exc
+
+
 def _describe(exc: BaseException) -> str:
+    """The exception in words a user may read. A database error says which kind it was, never
+    its text: that holds the SQL statement and its parameters (transcript text)."""
+    if isinstance(exc, StatementError):
+        orig = getattr(exc, "orig", None)
+        kind = type(orig).__name__ if orig is not None else type(exc).__name__
+        return f"the results could not be stored (database error: {kind})"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

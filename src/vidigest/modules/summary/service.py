@@ -55,8 +55,10 @@ class VideoSummaryService:
     def _save_summary_with_outbox(self, video_id: str, summary: Summary) -> VideoSummaryRecord:
         """Summary + status COMPLETED + `summary.completed`, all in the caller's transaction.
 
-        The status is set with one UPDATE, without fetching the video first.
+        The status is set first, with one conditional UPDATE (SUMMARIZING -> COMPLETED) and
+        without fetching the video: a stale delivery is refused before it writes anything.
         """
+        VideoService(self.session).transition(video_id, VideoStatus.COMPLETED, progress=100.0)
         record = self.repository.add(
             VideoSummaryRecord(
                 id=new_uuid(),
@@ -69,7 +71,6 @@ class VideoSummaryService:
                 details=summary.metadata,
             )
         )
-        VideoService(self.session).set_status(video_id, VideoStatus.COMPLETED, progress=100.0)
         OutboxService(self.session).add(
             Event(
                 event_type=EventType.SUMMARY_COMPLETED,
@@ -113,7 +114,8 @@ class SummaryStep:
         return parse_payload(TranscriptionCompleted, event).video_id
 
     def begin(self, session: Session, event: Event) -> None:
-        VideoService(session).set_status(
+        """TRANSCRIBED -> SUMMARIZING, or SUMMARIZING again (a redelivery resumes)."""
+        VideoService(session).transition(
             self.video_id(event), VideoStatus.SUMMARIZING, progress=0.0
         )
 

@@ -54,7 +54,7 @@ def _reason(error: BaseException) -> str:
 def _check_path(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():  # missing, a directory, a dangling link
-        raise MediaNotFoundError(str(p))
+        raise MediaNotFoundError(p.name, str(p))
     return p
 
 
@@ -62,9 +62,9 @@ def _open(p: Path) -> Any:
     try:
         return av.open(str(p), mode="r")
     except av.FFmpegError as error:
-        raise CorruptMediaError(str(p), _reason(error)) from error
+        raise CorruptMediaError(p.name, _reason(error), str(p)) from error
     except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise CorruptMediaError(str(p), _reason(error)) from error
+        raise CorruptMediaError(p.name, _reason(error), str(p)) from error
 
 
 def _duration(container: Any) -> float:
@@ -103,7 +103,7 @@ def probe_media(path: str | Path) -> MediaInfo:
     with container:
         audio = container.streams.audio
         if len(audio) == 0:
-            raise NoAudioStreamError(str(p))
+            raise NoAudioStreamError(p.name, str(p))
         return MediaInfo(
             path=p,
             duration=_duration(container),
@@ -272,10 +272,11 @@ def iter_audio(
     with container:
         audio = container.streams.audio
         if len(audio) == 0:
-            raise NoAudioStreamError(str(p))
+            raise NoAudioStreamError(p.name, str(p))
         if not 0 <= stream_index < len(audio):
             raise MediaError(
-                f"audio stream {stream_index} not found in {p}: it has {len(audio)} audio stream(s)"
+                f"audio stream {stream_index} not found in {p.name}: "
+                f"it has {len(audio)} audio stream(s)"
             )
         stream = audio[stream_index]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
@@ -292,14 +293,15 @@ def iter_audio(
                         yield from chunker.push(skip(resampler.resample(aligned)))
             yield from chunker.push(skip(resampler.resample(None)))  # flush the resampler
         except av.FFmpegError as error:
-            raise CorruptMediaError(str(p), _reason(error)) from error
+            raise CorruptMediaError(p.name, _reason(error), str(p)) from error
         yield from chunker.rest()
         if declared is not None:
             seconds = start_at + chunker.total / sample_rate
             missing = declared - seconds
             if missing > max(_TRUNCATION_TOLERANCE_SECONDS, _TRUNCATION_TOLERANCE_RATIO * declared):
                 raise CorruptMediaError(
-                    str(p),
+                    p.name,
                     f"file is truncated: decoded {seconds:.1f} s of the {declared:.1f} s "
                     "of audio it declares",
+                    str(p),
                 )

@@ -356,7 +356,9 @@ class TranscriptionStep:
         return parse_payload(VideoRegistered, event).video_id
 
     def begin(self, session: Session, event: Event) -> None:
-        VideoService(session).set_status(
+        """REGISTERED -> TRANSCRIBING, or TRANSCRIBING again (a redelivery or a restart
+        resumes); VideoStateError for a video past this stage or failed."""
+        VideoService(session).transition(
             self.video_id(event), VideoStatus.TRANSCRIBING, progress=0.0
         )
 
@@ -444,10 +446,11 @@ class TranscriptionStep:
 
     def complete(self, session: Session, event: Event, result: TranscriptionResult) -> None:
         video_id = self.video_id(event)
-        transcript_id = TranscriptService(session).finish(video_id, result)
-        VideoService(session).set_status(
+        # the status first: a stale delivery is refused before it writes a transcript
+        VideoService(session).transition(
             video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
         )
+        transcript_id = TranscriptService(session).finish(video_id, result)
         OutboxService(session).add(
             Event(
                 event_type=EventType.TRANSCRIPTION_COMPLETED,

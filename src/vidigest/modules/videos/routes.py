@@ -26,10 +26,12 @@ from vidigest.modules.videos.service import VideoService, VideoStatusLogService
 from vidigest.modules.videos.sources import (
     ReceivedUpload,
     SourceError,
-    fetch_url,
+    check_url,
+    parse_url,
     receive_multipart,
     remove_stored_media,
     resolve_server_path,
+    url_filename,
 )
 
 router = APIRouter(prefix="/videos", tags=["videos"])
@@ -39,6 +41,7 @@ LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
 
 # Share of the whole job each stage stands for, in the overall progress percentage.
 _STAGE_SPAN: dict[str, tuple[float, float]] = {
+    VideoStatus.DOWNLOADING: (0.0, 0.0),
     VideoStatus.REGISTERED: (0.0, 0.0),
     VideoStatus.TRANSCRIBING: (0.0, 85.0),
     VideoStatus.TRANSCRIBED: (85.0, 0.0),
@@ -189,15 +192,57 @@ def _register(
         )
 
 
+def _downloads_busy() -> ApiError:
+    return ApiError(
+        503, "busy", "too many URL downloads are running or waiting; try again in a few minutes"
+    )
+
+
+async def _register_url(
+    state: Any, raw_url: str, options: RegisterOptions, response: Response
+) -> VideoOut:
+    """A URL video is DOWNLOADING at once (202): the download runs in the download pool, not
+    in this request. The URL is checked here first (syntax, and the address policy on the
+    first hop: 403 before any connection); every hop is checked again when it is fetched."""
+    pool = state.downloads
+    url = parse_url(raw_url)
+    await run_in_threadpool(check_url, url, pool.allowed)
+    if not pool.reserve():
+        raise _downloads_busy()
+    try:
+        video = await run_in_threadpool(_register_download, state, raw_url, options)
+    except BaseException:
+        pool.release()
+        raise
+    pool.submit(video.id, raw_url, video.filename)
+    response.status_code = 202
+    return VideoOut.of(video)
+
+
+def _register_download(state: Any, raw_url: str, options: RegisterOptions) -> Video:
+    with db_session_context(state.vidigest.database.session_factory) as session:
+        return VideoService(session).register_download(
+            url=raw_url,
+            filename=url_filename(raw_url),
+            language=options.language_code,
+            model=options.model,
+        )
+
+
 @router.post(
     "",
     status_code=201,
     response_model=VideoOut,
     summary="Register a video (upload, server path or URL)",
+    description="An upload or a server path answers 201 with the REGISTERED video; a URL "
+    "answers 202 with a DOWNLOADING video whose download runs in the background.",
     openapi_extra=_REGISTER_BODY,
-    responses=_errors(403, 408, 409, 413, 415),
+    responses={
+        202: {"model": VideoOut, "description": "URL accepted"},
+        **_errors(403, 409, 413, 415, 503),
+    },
 )
-async def register_video(request: Request, state: StateDep) -> VideoOut:
+async def register_video(request: Request, state: StateDep, response: Response) -> VideoOut:
     settings = state.settings
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -229,14 +274,7 @@ async def register_video(request: Request, state: StateDep) -> VideoOut:
                 assert body.url is not None
                 if not settings.allow_url_registration:
                     raise ApiError(403, "forbidden", "registering URLs is disabled")
-                received = await run_in_threadpool(
-                    fetch_url,
-                    body.url,
-                    settings.storage_dir,
-                    max_bytes=settings.url_max_bytes,
-                    timeout=settings.url_timeout_seconds,
-                )
-                path, source_type, source_uri = received.path, "url", body.url
+                return await _register_url(state, body.url, options, response)
         else:
             raise ApiError(
                 415,
@@ -327,9 +365,28 @@ def video_media(video_id: str, session: SessionDep) -> FileResponse:
     responses=_errors(409),
 )
 def retry_video(video_id: str, state: StateDep) -> VideoOut:
-    with db_session_context(state.vidigest.database.session_factory) as session:
-        video = VideoService(session).retry(video_id)
-    state.wake_workers()
+    """One conditional UPDATE decides: of concurrent retries exactly one is accepted, the
+    others answer 409. A URL video whose download failed is downloaded again."""
+    session_factory = state.vidigest.database.session_factory
+    with db_session_context(session_factory) as session:
+        current = VideoService(session).get(video_id)
+        download = current.source_type == "url" and not current.media_path
+    pool = state.downloads
+    if download and not pool.reserve():
+        raise _downloads_busy()
+    try:
+        with db_session_context(session_factory) as session:
+            video = VideoService(session).retry(video_id)
+    except BaseException:
+        if download:
+            pool.release()
+        raise
+    if video.status == VideoStatus.DOWNLOADING.value:
+        pool.submit(video.id, video.source_uri, video.filename)
+    else:
+        if download:
+            pool.release()
+        state.wake_workers()
     return VideoOut.of(video)
 
 
@@ -342,6 +399,6 @@ def retry_video(video_id: str, state: StateDep) -> VideoOut:
 def delete_video(video_id: str, state: StateDep) -> Response:
     with db_session_context(state.vidigest.database.session_factory) as session:
         video = VideoService(session).delete(video_id)
-    if video.source_type in ("upload", "url"):
+    if video.source_type in ("upload", "url") and video.media_path:
         remove_stored_media(state.settings.storage_dir, video.media_path)
     return Response(status_code=204)

@@ -1,25 +1,39 @@
-"""Video registration, status changes and status history."""
+"""Video registration, status changes and status history.
+
+Every status change is one conditional UPDATE (`... WHERE id = :id AND status IN (...)`, the
+statuses `ALLOWED_TRANSITIONS` lets move to the new one) checked by its row count, so of two
+writers racing on one video exactly one wins: PostgreSQL re-checks the condition on the row
+the winner committed, SQLite serializes writers. The status log is written after the UPDATE,
+while its row lock (or SQLite's write lock) keeps every other transition of the video out.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
-from vidigest.common.constants import TERMINAL_STATUSES, EventType, VideoStatus
-from vidigest.common.exceptions import VideoNotFoundError, VidigestError
+from vidigest.common.constants import (
+    TERMINAL_STATUSES,
+    EventType,
+    VideoStatus,
+    allowed_from,
+)
+from vidigest.common.exceptions import VideoNotFoundError, VideoStateError
+from vidigest.common.text import user_reason
 from vidigest.common.types import Event, VideoFailed, VideoRegistered
+from vidigest.database.base import utcnow
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import TranscriptRecord
 from vidigest.modules.videos.models import Video, VideoStatusLog
 
-
-class VideoStateError(VidigestError):
-    """The video is not in a status that allows the operation (retry, delete)."""
-
-    permanent = True
+__all__ = ["VideoService", "VideoStateError", "VideoStatusLogService"]
 
 
 class VideoStatusLogService:
@@ -71,22 +85,61 @@ class VideoService:
     ) -> Video:
         """Video row + first status entry + `video.registered`, in the caller's transaction."""
         size = media_path.stat().st_size if media_path.is_file() else None
-        video = self.repository.add(
-            Video(
-                filename=filename or media_path.name,
-                source_type=source_type,
-                source_uri=source_uri,
-                media_path=str(media_path),
-                size_bytes=size,
-                status=VideoStatus.REGISTERED.value,
-                progress=0.0,
-                language=language,
-                model=model,
-                audio_track=audio_track,
-            )
+        video = self._create(
+            VideoStatus.REGISTERED,
+            filename=filename or media_path.name,
+            source_type=source_type,
+            source_uri=source_uri,
+            media_path=str(media_path),
+            size_bytes=size,
+            language=language,
+            model=model,
+            audio_track=audio_track,
         )
+        self._emit_registered(video)
+        return video
+
+    def register_download(
+        self,
+        *,
+        url: str,
+        filename: str,
+        language: str | None = None,
+        model: str | None = None,
+    ) -> Video:
+        """A URL video, DOWNLOADING: no media yet (`media_path` is empty) and no event until
+        `complete_download()` stores the file."""
+        return self._create(
+            VideoStatus.DOWNLOADING,
+            filename=filename,
+            source_type="url",
+            source_uri=url,
+            media_path="",
+            size_bytes=None,
+            language=language,
+            model=model,
+            audio_track=0,
+        )
+
+    def _create(self, status: VideoStatus, **values: Any) -> Video:
+        video = self.repository.add(Video(status=status.value, progress=0.0, **values))
         self.session.flush()  # assigns the id
-        self.status_log.log_status_change(video.id, VideoStatus.REGISTERED)
+        self.status_log.log_status_change(video.id, status)
+        return video
+
+    def complete_download(self, video_id: str, media_path: Path, size: int) -> Video:
+        """DOWNLOADING -> REGISTERED with the downloaded file, and `video.registered`, in the
+        caller's transaction (VideoStateError if the video is not DOWNLOADING any more)."""
+        self.transition(
+            video_id,
+            VideoStatus.REGISTERED,
+            allowed={VideoStatus.DOWNLOADING},
+            media_path=str(media_path),
+            size_bytes=size,
+            progress=0.0,
+        )
+        video = self.get(video_id)
+        self.session.refresh(video)
         self._emit_registered(video)
         return video
 
@@ -107,27 +160,39 @@ class VideoService:
         )
 
     def retry(self, video_id: str) -> Video:
-        """FAILED -> REGISTERED: clears partial results (transcript, summary) and queues a new
-        `video.registered` event, in the caller's transaction."""
+        """FAILED -> REGISTERED (a new `video.registered` event), or FAILED -> DOWNLOADING for
+        a URL video whose download failed (the caller queues the download). Partial results
+        (transcript, summary) are cleared, only by the one caller whose conditional UPDATE
+        won, in the caller's transaction."""
         video = self.get(video_id)
-        if video.status != VideoStatus.FAILED.value:
-            raise VideoStateError(f"only a FAILED video can be retried; this one is {video.status}")
+        download = video.source_type == "url" and not video.media_path
+        target = VideoStatus.DOWNLOADING if download else VideoStatus.REGISTERED
+        self.transition(
+            video_id,
+            target,
+            allowed={VideoStatus.FAILED},
+            reason="retry requested",
+            progress=0.0,
+            where=[Video.media_path == video.media_path],
+            refusal="only a FAILED video can be retried",
+        )
         GenericRepository(self.session, VideoSummaryRecord).delete_where({"video_id": video_id})
         GenericRepository(self.session, TranscriptRecord).delete_where({"video_id": video_id})
-        self.set_status(video_id, VideoStatus.REGISTERED, reason="retry requested", progress=0.0)
         self.session.refresh(video)
-        self._emit_registered(video)
+        if target is VideoStatus.REGISTERED:
+            self._emit_registered(video)
         return video
 
     def delete(self, video_id: str) -> Video:
-        """Deletes the video and (by cascade) its history, transcript and summary rows. Only a
-        video no worker is busy with (COMPLETED or FAILED) can be deleted."""
+        """Deletes the video and (by cascade) its history, transcript and summary rows, with
+        one conditional DELETE: only a video no worker is busy with (COMPLETED or FAILED)."""
         video = self.get(video_id)
-        if VideoStatus(video.status) not in TERMINAL_STATUSES:
+        terminal = [s.value for s in TERMINAL_STATUSES]
+        if self.repository.delete_where({"id": video_id, "status": terminal}) == 0:
+            current = self._current_status(video_id)
             raise VideoStateError(
-                f"video {video_id} is being processed ({video.status}); delete it when it ends"
+                f"video {video_id} is being processed ({current}); delete it when it ends"
             )
-        self.repository.delete_where({"id": video_id})
         return video
 
     def get(self, video_id: str) -> Video:
@@ -136,30 +201,105 @@ class VideoService:
             raise VideoNotFoundError(video_id)
         return video
 
+    def transition(
+        self,
+        video_id: str,
+        to: VideoStatus,
+        *,
+        allowed: Collection[VideoStatus] | None = None,
+        reason: str | None = None,
+        where: Sequence[ColumnElement[bool]] = (),
+        refusal: str | None = None,
+        **values: object,
+    ) -> None:
+        """Move the video to `to` with one conditional UPDATE, and log the change.
+
+        `allowed` narrows the statuses `ALLOWED_TRANSITIONS` permits to move from (never
+        widens them). A self-transition (a worker resuming TRANSCRIBING) updates the row but
+        logs nothing: the history shows each stage once. Raises VideoNotFoundError, or
+        VideoStateError when the video is in any other status (someone else moved it first).
+        """
+        sources = allowed_from(to)
+        if allowed is not None:
+            sources &= frozenset(allowed)
+        changes: dict[str, object] = {"status": to.value, **values}
+        if to is VideoStatus.FAILED:
+            reason = user_reason(reason or "failed")
+            changes["error"] = reason
+        elif "error" not in changes:
+            changes["error"] = None
+        moved = [s.value for s in sources if s is not to]
+        if moved and self._update_if(video_id, moved, where, changes):
+            self.status_log.log_status_change(video_id, to, reason)
+            return
+        if to in sources and self._update_if(video_id, [to.value], where, changes):
+            return  # resumed: the status log already shows this stage
+        current = self._current_status(video_id)
+        raise VideoStateError(
+            refusal_message(video_id, current, to)
+            if refusal is None
+            else f"{refusal}; this one is {current}"
+        )
+
+    def _update_if(
+        self,
+        video_id: str,
+        statuses: list[str],
+        where: Sequence[ColumnElement[bool]],
+        changes: Mapping[str, object],
+    ) -> bool:
+        """The one conditional UPDATE of a status change; True if it changed the row."""
+        stmt = (
+            update(Video)
+            .where(Video.id == video_id, Video.status.in_(statuses), *where)
+            .values(**changes)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(self.session.execute(stmt), "rowcount", 0)) == 1
+
+    def _current_status(self, video_id: str) -> str:
+        """The status, read after a refused change (only for the message; raises
+        VideoNotFoundError when the video is gone)."""
+        status = self.session.scalar(select(Video.status).where(Video.id == video_id))
+        if status is None:
+            raise VideoNotFoundError(video_id)
+        return status
+
     def set_status(
         self,
         video_id: str,
         status: VideoStatus,
         *,
         reason: str | None = None,
-        **values: object,
+        **values: Any,
     ) -> None:
-        """Update the status with one UPDATE (no fetch first) and append to the history."""
-        changes: dict[str, object] = {"status": status.value, **values}
-        if status is VideoStatus.FAILED:
-            changes["error"] = reason
-        elif "error" not in changes:
-            changes["error"] = None
-        if self.repository.update_where({"id": video_id}, changes) == 0:
-            raise VideoNotFoundError(video_id)
-        self.status_log.log_status_change(video_id, status, reason)
+        """`transition()` from any status the table allows."""
+        self.transition(video_id, status, reason=reason, **values)
 
-    def set_progress(self, video_id: str, percent: float) -> None:
-        self.repository.update_where({"id": video_id}, {"progress": round(percent, 1)})
+    def set_progress(
+        self, video_id: str, percent: float, status: VideoStatus | None = None
+    ) -> bool:
+        """Store the percent done of the current stage; only while the video is in `status`
+        (when given), so a late report cannot touch a video that moved on."""
+        filters: dict[str, Any] = {"id": video_id}
+        if status is not None:
+            filters["status"] = status.value
+        return self.repository.update_where(filters, {"progress": round(percent, 1)}) == 1
 
-    def fail(self, video_id: str, stage: str, reason: str) -> None:
-        """FAILED with a human-readable reason, plus a `video.failed` event."""
-        self.set_status(video_id, VideoStatus.FAILED, reason=reason)
+    def fail(
+        self,
+        video_id: str,
+        stage: str,
+        reason: str,
+        *,
+        allowed: Collection[VideoStatus] | None = None,
+        where: Sequence[ColumnElement[bool]] = (),
+    ) -> None:
+        """FAILED with a human-readable reason (filtered by `user_reason`: no SQL, traceback
+        or server path), plus a `video.failed` event. VideoStateError if the video already
+        ended (COMPLETED or FAILED) or is not in `allowed`."""
+        reason = user_reason(reason)
+        self.transition(video_id, VideoStatus.FAILED, reason=reason, allowed=allowed, where=where)
         self.outbox.add(
             Event(
                 event_type=EventType.VIDEO_FAILED,
@@ -167,3 +307,57 @@ class VideoService:
                 payload=VideoFailed(video_id=video_id, stage=stage, reason=reason).model_dump(),
             )
         )
+
+
+class DownloadService:
+    """The bookkeeping of URL downloads that outlives one process: a heartbeat on the videos a
+    process is downloading (or has queued), and failing those whose process died."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def heartbeat(self, video_ids: Collection[str]) -> None:
+        """Touch `updated_at` of these DOWNLOADING videos: they are alive."""
+        if video_ids:
+            self.session.execute(
+                update(Video)
+                .where(Video.id.in_(list(video_ids)), Video.status == VideoStatus.DOWNLOADING)
+                .values(updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
+    def fail_abandoned(self, cutoff: datetime, reason: str, keep: Collection[str] = ()) -> int:
+        """FAILED (retryable) for every DOWNLOADING video not touched since `cutoff`: the
+        process that had it died (it heartbeats its downloads, queued ones too). Each is a
+        conditional change, so a heartbeat arriving meanwhile wins. Returns how many."""
+        stale = self.session.scalars(
+            select(Video.id).where(
+                Video.status == VideoStatus.DOWNLOADING, Video.updated_at < cutoff
+            )
+        ).all()
+        videos = VideoService(self.session)
+        failed = 0
+        for video_id in stale:
+            if video_id in keep:
+                continue
+            try:
+                videos.fail(
+                    video_id,
+                    "download",
+                    reason,
+                    allowed={VideoStatus.DOWNLOADING},
+                    where=[Video.updated_at < cutoff],
+                )
+                failed += 1
+            except (VideoStateError, VideoNotFoundError):
+                pass  # alive after all, or gone
+        return failed
+
+
+def refusal_message(video_id: str, current: str, to: VideoStatus) -> str:
+    allowed = sorted(s.value for s in allowed_from(to))
+    if not allowed:
+        return f"video {video_id} cannot become {to.value}"
+    return (
+        f"video {video_id} is {current}; it can become {to.value} only from {' or '.join(allowed)}"
+    )

@@ -12,6 +12,7 @@ import ipaddress
 import re
 import shutil
 import socket
+import threading
 import time
 import unicodedata
 import uuid
@@ -269,9 +270,36 @@ def public_address(ip: IPAddress) -> bool:
 AddressPolicy = Callable[[IPAddress], bool]
 
 
-def resolve_host(host: str, port: int) -> list[IPAddress]:
+DNS_TIMEOUT = 10.0  # seconds for one name resolution, at most
+
+
+def _getaddrinfo(host: str, port: int, timeout: float) -> list[Any]:
+    """`socket.getaddrinfo` with a time limit: the system resolver has none of its own (a
+    dead DNS server holds the caller for its whole retry schedule). It runs in a daemon thread
+    that is left behind when it takes too long; it ends with the resolver's own timeout."""
+    outcome: list[Any] = []
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the caller
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name="vidigest-dns", daemon=True).start()
+    if not done.wait(max(0.0, timeout)):
+        raise SourceError(408, "timeout", f"resolving host {host!r} took too long")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    result: list[Any] = outcome[0]
+    return result
+
+
+def resolve_host(host: str, port: int, timeout: float = DNS_TIMEOUT) -> list[IPAddress]:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _getaddrinfo(host, port, min(timeout, DNS_TIMEOUT))
     except (socket.gaierror, UnicodeError) as exc:
         raise SourceError(422, "bad_url", f"cannot resolve host {host!r}") from exc
     addresses: list[IPAddress] = []
@@ -282,14 +310,15 @@ def resolve_host(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def check_url(url: httpx.URL, allowed: AddressPolicy) -> IPAddress:
-    """The address to connect to for `url`, once every address its host resolves to passed."""
+def check_url(url: httpx.URL, allowed: AddressPolicy, timeout: float = DNS_TIMEOUT) -> IPAddress:
+    """The address to connect to for `url`, once every address its host resolves to passed
+    (name resolution limited to `timeout` seconds)."""
     if url.scheme not in ("http", "https") or not url.host:
         raise SourceError(422, "bad_url", "only http:// and https:// URLs with a host are accepted")
     if url.userinfo:
         raise SourceError(422, "bad_url", "URLs with credentials are not accepted")
     port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = resolve_host(url.host, port)
+    addresses = resolve_host(url.host, port, timeout)
     for ip in addresses:
         if not allowed(ip):
             raise SourceError(
@@ -300,8 +329,100 @@ def check_url(url: httpx.URL, allowed: AddressPolicy) -> IPAddress:
     return addresses[0]
 
 
+def url_filename(raw_url: str) -> str:
+    """The file name a URL's path ends with (what the user knows the download as)."""
+    try:
+        return _url_filename(httpx.URL(raw_url))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "download"
+
+
+def parse_url(raw_url: str) -> httpx.URL:
+    try:
+        return httpx.URL(raw_url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise SourceError(422, "bad_url", f"not a valid URL: {exc}") from exc
+
+
 def _url_filename(url: httpx.URL) -> str:
     return safe_filename(unquote(url.path.rsplit("/", 1)[-1]), default="download")
+
+
+class DownloadGuard:
+    """One overall deadline, and a cancel switch, for one download, holding on every network
+    operation whatever the server does.
+
+    httpx applies its timeout to each read on its own, so a server that drips a byte a second
+    keeps a download alive for ever. Here a timer shuts the connection's socket down at the
+    deadline (and `cancel()` does at once): a read blocked in the kernel returns that instant,
+    and the download ends as a timeout (408) or "download interrupted". The sockets are
+    learnt from httpcore's documented `trace` extension as connections open.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.timed_out = False
+        self.cancelled = False
+        self._lock = threading.Lock()
+        self._streams: list[Any] = []
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        self.check()
+        return self.deadline - time.monotonic()
+
+    def check(self) -> None:
+        """Raise if the download must stop now."""
+        if self.cancelled:
+            raise SourceError(503, "interrupted", "download interrupted: the server is stopping")
+        if self.timed_out or time.monotonic() >= self.deadline:
+            self.timed_out = True
+            raise SourceError(408, "timeout", f"the download took longer than {self.timeout:g}s")
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remember every stream (TCP, then TLS) a connection opens."""
+        if name in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            if stream is None:
+                return
+            with self._lock:
+                self._streams.append(stream)
+                stop = self.cancelled or self.timed_out
+            if stop:
+                _shut(stream)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self._interrupt()
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            _shut(stream)
+
+
+def _shut(stream: Any) -> None:
+    """Wake any thread blocked on the stream's socket (shutdown does; close does not)."""
+    try:
+        sock = stream.get_extra_info("socket")
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+Progress = Callable[[int, int | None], None]  # (bytes so far, declared length or None)
 
 
 def fetch_url(
@@ -311,30 +432,34 @@ def fetch_url(
     max_bytes: int,
     timeout: float,
     allowed: AddressPolicy = public_address,
+    guard: DownloadGuard | None = None,
+    progress: Progress | None = None,
+    filename: str | None = None,
 ) -> ReceivedUpload:
-    """Download `raw_url` into a new directory under `storage_dir`.
+    """Download `raw_url` into a new directory under `storage_dir` (as `filename`, by default
+    the name the final URL ends with).
 
     Every hop (the URL and each redirect) is resolved and checked against `allowed` before
     connecting, and the connection goes to the checked address (the host name travels in the
     Host header and TLS SNI), so a DNS answer cannot change between check and use. Stops with
-    413 past `max_bytes` and 408 past `timeout` seconds in all.
+    413 past `max_bytes` and 408 once `timeout` seconds have passed in all: one deadline for
+    name resolution, connecting, every read (see `DownloadGuard`), however the server sends.
+    `progress` hears of each read.
     """
-    try:
-        url = httpx.URL(raw_url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise SourceError(422, "bad_url", f"not a valid URL: {exc}") from exc
-    deadline = time.monotonic() + timeout
+    url = parse_url(raw_url)
+    own_guard = guard is None
+    guard = guard or DownloadGuard(timeout)
     target_dir = new_storage_dir(storage_dir)
     try:
         with httpx.Client(follow_redirects=False, trust_env=False) as client:
             for _hop in range(MAX_REDIRECTS + 1):
-                ip = check_url(url, allowed)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SourceError(408, "timeout", f"the download took longer than {timeout:g}s")
+                ip = check_url(url, allowed, guard.remaining())
+                remaining = guard.remaining()
                 pinned = url.copy_with(host=str(ip))
                 host_header = url.netloc.decode("ascii").rsplit("@", 1)[-1]
-                extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+                extensions: dict[str, Any] = {"trace": guard.trace}
+                if url.scheme == "https":
+                    extensions["sni_hostname"] = url.host
                 with client.stream(
                     "GET",
                     pinned,
@@ -342,6 +467,7 @@ def fetch_url(
                     extensions=extensions,
                     timeout=httpx.Timeout(remaining),
                 ) as response:
+                    guard.check()
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         url = url.join(location)
@@ -351,20 +477,23 @@ def fetch_url(
                             422, "bad_url", f"the URL answered HTTP {response.status_code}"
                         )
                     declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > max_bytes:
+                    length = int(declared) if declared.isdigit() else None
+                    if length is not None and length > max_bytes:
                         raise too_large(max_bytes)
-                    target = target_dir / _url_filename(url)
+                    target = target_dir / (filename or _url_filename(url))
                     size = 0
                     with target.open("wb") as out:
-                        for chunk in response.iter_raw(CHUNK):
+                        # each network read as it comes (no chunk size: httpx would wait to
+                        # fill it), the deadline checked between reads
+                        for chunk in response.iter_raw():
+                            guard.check()
                             size += len(chunk)
                             if size > max_bytes:
                                 raise too_large(max_bytes)
-                            if time.monotonic() > deadline:
-                                raise SourceError(
-                                    408, "timeout", f"the download took longer than {timeout:g}s"
-                                )
                             out.write(chunk)
+                            if progress is not None:
+                                progress(size, length)
+                    guard.check()  # a connection cut at the deadline may look like its end
                     return ReceivedUpload(target, target.name, size)
             raise SourceError(422, "bad_url", f"more than {MAX_REDIRECTS} redirects")
     except SourceError:
@@ -375,4 +504,8 @@ def fetch_url(
         raise SourceError(408, "timeout", f"the download took longer than {timeout:g}s") from exc
     except (httpx.HTTPError, OSError) as exc:
         shutil.rmtree(target_dir, ignore_errors=True)
+        guard.check()  # the guard cut the connection: say why
         raise SourceError(422, "bad_url", f"download failed: {type(exc).__name__}") from exc
+    finally:
+        if own_guard:
+            guard.close()
