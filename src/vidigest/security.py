@@ -160,8 +160,9 @@ def log_refusal(scope: Scope, status: int, code: str, message: str) -> None:
 
 
 def configure_security_log() -> None:
-    """Make refusals visible at the default log level (the CLI's root level is ERROR)."""
-    if SECURITY_LOG.level == logging.NOTSET or SECURITY_LOG.level > logging.WARNING:
+    """Make refusals visible at the default log level (the CLI's root level is ERROR), unless
+    the operator set this logger's level on purpose."""
+    if SECURITY_LOG.level == logging.NOTSET:
         SECURITY_LOG.setLevel(logging.WARNING)
 
 
