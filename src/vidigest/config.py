@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _default_data_dir() -> Path:
@@ -72,6 +75,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     api_keys: str = ""  # comma-separated; empty: no authentication
+    # serving on a non-loopback address without keys is refused unless this says it is meant
+    allow_unauthenticated: bool = False
+    # Host header names answered (comma-separated) besides the loopback names and the bind
+    # address; "*" answers any Host (turns off the DNS-rebinding guard)
+    allowed_hosts: str = ""
+    # origins (scheme://host[:port]) besides the API's own that may send POST/PUT/PATCH/DELETE
+    allowed_origins: str = ""
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
     # register a file already on the server: off unless roots are listed (comma-separated)
     allow_path_registration: bool = False
@@ -89,9 +99,49 @@ class Settings(BaseSettings):
     def _auto_is_none(cls, value: str | None) -> str | None:
         return None if value in (None, "", "auto") else value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_or_nothing(cls, value: str) -> str:
+        """Fail closed: a value that is set but names no key (" , ") would turn auth off."""
+        if value.strip() and not _split(value):
+            raise ValueError(
+                "VIDIGEST_API_KEYS is set but names no key (only commas and spaces): "
+                "give at least one key, or leave it empty to serve without authentication"
+            )
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or parts.username is not None
+            ):
+                raise ValueError(
+                    f"VIDIGEST_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], e.g. https://app.example.com)"
+                )
+        return value
+
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return _split(self.api_keys)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """Host names the API answers: loopback, the bind address, VIDIGEST_ALLOWED_HOSTS."""
+        names = [*LOOPBACK_HOSTS, self.api_host, *_split(self.allowed_hosts)]
+        return list(dict.fromkeys(n.lower().strip("[]").rstrip(".") for n in names))
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o.rstrip("/") for o in _split(self.allowed_origins)]
 
     @property
     def path_root_list(self) -> list[Path]:
@@ -111,6 +161,10 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -466,7 +466,12 @@ _METRICS_CHILD = textwrap.dedent(
     from vidigest.api import create_app
     from vidigest.config import Settings
 
-    settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2], kafka_bootstrap=None)
+    settings = Settings(
+        data_dir=sys.argv[1],
+        database_url=sys.argv[2],
+        kafka_bootstrap=None,
+        allowed_hosts="testserver",
+    )
     with TestClient(create_app(settings, run_workers=False)) as client:
         for _ in range(int(sys.argv[3])):
             assert client.get("/health/live").status_code == 200

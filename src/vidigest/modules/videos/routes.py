@@ -4,7 +4,6 @@ history, media (with Range), retry, delete."""
 from __future__ import annotations
 
 import json
-import mimetypes
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +20,7 @@ from vidigest.common.exceptions import CorruptMediaError, MediaError, NoAudioStr
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import db_session_context
 from vidigest.modules.transcription.audio import probe_media
+from vidigest.modules.videos.media_type import playable_media_type
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService, VideoStatusLogService
 from vidigest.modules.videos.sources import (
@@ -33,6 +33,7 @@ from vidigest.modules.videos.sources import (
     resolve_server_path,
     url_filename,
 )
+from vidigest.security import content_disposition
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 
@@ -343,17 +344,27 @@ def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
 @router.get(
     "/{video_id}/media",
     summary="The media file (supports Range requests)",
+    description="Served inline as `audio/*` or `video/*` as PyAV finds the container (never "
+    "from the file name); anything else as an `application/octet-stream` attachment.",
     response_class=FileResponse,
-    responses={200: {"content": {"video/*": {}, "audio/*": {}}}, 206: {"description": "Range"}},
+    responses={
+        200: {"content": {"video/*": {}, "audio/*": {}, "application/octet-stream": {}}},
+        206: {"description": "Range"},
+    },
 )
 def video_media(video_id: str, session: SessionDep) -> FileResponse:
     video = VideoService(session).get(video_id)
     path = Path(video.media_path)
     if not path.is_file():
         raise ApiError(404, "not_found", "the media file of this video is gone")
-    media_type = mimetypes.guess_type(video.filename)[0] or "application/octet-stream"
+    media_type = playable_media_type(path)
+    disposition: Literal["inline", "attachment"] = "inline"
+    if media_type is None:
+        media_type, disposition = "application/octet-stream", "attachment"
     return FileResponse(
-        path, media_type=media_type, filename=video.filename, content_disposition_type="inline"
+        path,
+        media_type=media_type,
+        headers={"Content-Disposition": content_disposition(disposition, video.filename)},
     )
 
 
