@@ -44,8 +44,3 @@ class HandleResult:
     # Such an attempt does not count toward the maximum: the message is never given up on
     # (dead-lettered) because of an outage.
     transient: bool = False
-
-    @property
-    def done(self) -> bool:
-        """True when the message may be committed (the consumer moves past it)."""
-        return self.outcome is not Outcome.RETRY
