@@ -19,6 +19,8 @@ from vidigest.common.types import ProgressReporter
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database, db_session_context
+from vidigest.messaging.dead_letters import DeadLetterTable
+from vidigest.messaging.delivery import DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.modules.summary.service import Summarizer, SummaryStep
@@ -184,8 +186,8 @@ class Vidigest:
 
     def embedded_runtime(self) -> EmbeddedRuntime:
         broker = EmbeddedBroker(
-            retry_backoff_seconds=self.settings.retry_backoff_seconds,
-            retry_backoff_max_seconds=self.settings.retry_backoff_max_seconds,
+            DeliveryPolicy.from_settings(self.settings),
+            dead_letter=DeadLetterTable(self.database.session_factory),
         )
         for worker, topic in WORKERS.items():
             handler = self.handler(worker)
