@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     allow_url_registration: bool = False
     url_max_bytes: int = Field(default=2 * 1024**3, ge=1)
     url_timeout_seconds: float = Field(default=300.0, gt=0)
+    # longest media accepted (seconds; 0: no limit): checked on the duration a file declares at
+    # registration, and again on the audio the transcription worker decodes
+    max_media_seconds: float = Field(default=6 * 3600.0, ge=0)
 
     @field_validator("language")
     @classmethod
