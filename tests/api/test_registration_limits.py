@@ -18,10 +18,11 @@ from tests.api.conftest import MakeClient, api_settings, stored_files
 from tests.api.test_api import assert_error, upload
 from vidigest.app import Vidigest
 from vidigest.common.constants import VideoStatus
-from vidigest.database.session import Database
+from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.models import OutboxEvent
 from vidigest.modules.videos.export import describe_video
 from vidigest.modules.videos.models import Video
+from vidigest.modules.videos.service import VideoService
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,17 @@ def test_a_path_swapped_for_a_link_after_registration_serves_the_original(
     assert media_path.is_relative_to(tmp_path / "data" / "media")
     assert media_path.read_bytes() == original_bytes
     assert media_path.stat().st_ino == original_inode  # same file system: hard-linked
+
+    # deleting the video removes the stored link, never what the path pointed at
+    database = Database(backend)
+    try:
+        with db_session_context(database.session_factory) as session:
+            VideoService(session).fail(video["id"], "transcription", "stopped by the test")
+    finally:
+        database.dispose()
+    assert client.delete(f"/videos/{video['id']}").status_code == 204
+    assert not media_path.exists() and media_dirs(tmp_path / "data") == []
+    assert swap.is_symlink() and secret.stat().st_size > 0
 
 
 def test_a_symlink_out_of_the_roots_is_still_refused(
@@ -325,3 +337,23 @@ def test_a_long_cjk_name_is_stored_within_the_byte_limit(
     error = assert_error(not_audio, 415)
     assert str(tmp_path) not in error["message"] and "/media/" not in error["message"]
     assert len(media_dirs(tmp_path / "data")) == 1  # only the registered one
+
+
+def test_the_cli_registers_a_path_that_is_not_utf8_through_a_copy(
+    sqlite_url: str, wav: Path, tmp_path: Path
+) -> None:
+    """The database stores paths as text: `vidigest process` on such a file registers a copy
+    under a readable name (a UTF-8 path is still registered where it is)."""
+    raw = os.fsencode(tmp_path) + b"/\xffclip.wav"
+    with open(raw, "wb") as out:
+        out.write(wav.read_bytes())
+    app = Vidigest.open(api_settings(tmp_path / "data", sqlite_url))
+    try:
+        odd = app.register_path(Path(os.fsdecode(raw)))
+        plain = app.register_path(wav)
+    finally:
+        app.close()
+    assert odd.filename == "\ufffdclip.wav" and odd.source_uri.endswith("\ufffdclip.wav")
+    assert Path(odd.media_path).is_relative_to(tmp_path / "data" / "media")
+    assert Path(odd.media_path).read_bytes() == wav.read_bytes()
+    assert plain.media_path == str(wav)
