@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # downloads run outside requests: this many at a time, this many more may wait (then 503)
     url_download_workers: int = Field(default=2, ge=1)
     url_download_queue: int = Field(default=16, ge=0)
+    # longest media accepted (seconds; 0: no limit): checked on the duration a file declares at
+    # registration, and again on the audio the transcription worker decodes
+    max_media_seconds: float = Field(default=6 * 3600.0, ge=0)
 
     @field_validator("language")
     @classmethod

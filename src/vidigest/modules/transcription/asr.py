@@ -40,7 +40,12 @@ from vidigest.common.checksums import remember_sha256, sha256_file, verify_sha25
 from vidigest.common.exceptions import ModelError
 from vidigest.common.types import NullProgress, ProgressReporter, Segment, Transcript, Word
 from vidigest.config import Settings, get_settings
-from vidigest.modules.transcription.audio import SAMPLE_RATE, iter_audio, probe_media
+from vidigest.modules.transcription.audio import (
+    SAMPLE_RATE,
+    check_duration,
+    iter_audio,
+    probe_media,
+)
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +353,8 @@ class WhisperTranscriber:
     """Transcribes media files with one Whisper model, loaded on first use and then reused.
 
     Defaults come from Settings (asr_model, asr_device, asr_compute_type, asr_threads,
-    asr_beam_size, data_dir). Safe to share between threads (loading is locked).
+    asr_beam_size, data_dir); max_media_seconds bounds the audio one file may hold. Safe to share
+    between threads (loading is locked).
     """
 
     def __init__(
@@ -371,6 +377,7 @@ class WhisperTranscriber:
         self.threads = threads if threads is not None else s.asr_threads
         self.beam_size = beam_size if beam_size is not None else s.asr_beam_size
         self.data_dir = data_dir if data_dir is not None else s.data_dir
+        self.max_media_seconds = s.max_media_seconds  # 0: no limit
         if guard_seconds is None:
             guard_seconds = min(5.0, window_seconds / 4)
         if window_seconds < 4.0 or not 0 < guard_seconds <= window_seconds / 2:
@@ -474,7 +481,8 @@ class WhisperTranscriber:
         progress = progress if progress is not None else NullProgress()
         if start_at < 0:
             raise ValueError("start_at must not be negative")
-        info = probe_media(path)
+        # the limit holds on what the file declares (before the model loads) and on what it holds
+        info = check_duration(probe_media(path), self.max_media_seconds)
         model = self.load()
         model_name = self.resolved.name
         language = None if language in (None, "", "auto") else language
@@ -498,6 +506,7 @@ class WhisperTranscriber:
             stream_index=stream_index,
             chunk_seconds=min(30.0, self.window_seconds / 4),
             start_at=start_at,
+            max_seconds=self.max_media_seconds,
         )
         search = min(15.0, (self.window_seconds - self.guard_seconds) / 2)
         buffer: list[Audio] = []
