@@ -9,9 +9,11 @@ AVX2-only machine prints (01:46 for the demo's third chapter, not 01:57). Both v
 when the first model is loaded (not at import), so `pin_cpu_kernels` must run before that, once
 per process: the first load fixes the kernels for every later model in the process.
 
-AVX2 is the default family: every x86-64 server of the last decade has it; the cost of not using
-AVX-512 was ~10% more CPU time on the demo (docs/benchmarks.md). "auto" leaves the choice to the
-libraries (and any CT2_FORCE_CPU_ISA / MKL_ENABLE_INSTRUCTIONS the operator set).
+AVX2 is the default family: every x86-64 server of the last decade has it. The cost of not using
+AVX-512, measured on the demo talk (`vidigest transcribe`, fast model, 2 shared cores, 2 runs
+each): 12.7 / 12.4 s of CPU pinned to AVX2 against 11.0 / 11.4 s with MKL's AVX-512 (~+12%).
+"auto" leaves the choice to the libraries (and any CT2_FORCE_CPU_ISA / MKL_ENABLE_INSTRUCTIONS
+the operator set); results then differ between CPU generations.
 """
 
 from __future__ import annotations
