@@ -63,15 +63,7 @@ class Models:
         spec = spec or self.settings.asr_model
         with self._lock:
             if spec not in self._transcribers:
-                self._transcribers[spec] = WhisperTranscriber(
-                    spec,
-                    device=self.settings.asr_device,
-                    compute_type=self.settings.asr_compute_type,
-                    threads=self.settings.asr_threads,
-                    beam_size=self.settings.asr_beam_size,
-                    window_seconds=self.settings.asr_window_seconds,
-                    settings=self.settings,
-                )
+                self._transcribers[spec] = WhisperTranscriber.from_settings(self.settings, spec)
             return self._transcribers[spec]
 
     def summarizer(self, kind: str | None = None) -> Summarizer:

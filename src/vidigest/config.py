@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     asr_beam_size: int = Field(default=5, ge=1)
     # seconds of audio decoded per window (memory stays flat; long media resume at a window)
     asr_window_seconds: float = Field(default=300.0, ge=4)
+    # CPU kernel family of CTranslate2 + MKL on x86-64, so transcripts match across machines;
+    # "auto": the fastest the CPU has (results then differ between CPU generations)
+    asr_cpu_isa: Literal["auto", "GENERIC", "AVX", "AVX2", "AVX512"] = "AVX2"
     language: str | None = None  # None or "auto": detect
 
     # --- summary ---
@@ -96,6 +99,13 @@ class Settings(BaseSettings):
     # longest media accepted (seconds; 0: no limit): checked on the duration a file declares at
     # registration, and again on the audio the transcription worker decodes
     max_media_seconds: float = Field(default=6 * 3600.0, ge=0)
+
+    @field_validator("asr_cpu_isa", mode="before")
+    @classmethod
+    def _isa_upper(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() != "auto":
+            return value.upper()
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("language")
     @classmethod

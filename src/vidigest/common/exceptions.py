@@ -112,3 +112,14 @@ class EmptyTranscriptError(VidigestError):
     """Nothing was said: there is nothing to summarize."""
 
     permanent = True
+
+
+class UnsupportedLanguageError(VidigestError):
+    """The requested language is not one Whisper knows: it fails the same way every time."""
+
+    permanent = True
+
+    def __init__(self, code: str, supported: list[str]) -> None:
+        codes = ", ".join(supported)
+        super().__init__(f"unsupported language code {code!r}: use auto (detect) or one of {codes}")
+        self.code = code
