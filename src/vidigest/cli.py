@@ -341,6 +341,10 @@ def _refuse_open_serving(settings: Settings, host: str) -> None:
     )
 
 
+# what each of `serve --workers N`'s processes imports to build its app (settings from the env)
+SERVE_FACTORY = "vidigest.http.main:create_app_from_env"
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -367,7 +371,7 @@ def serve(
             raise VidigestError("--workers > 1 needs distributed mode (PostgreSQL and Kafka)")
         os.environ["VIDIGEST_API_HOST"] = host  # the worker processes read their settings here
         uvicorn.run(
-            "vidigest.api:create_app_from_env",
+            SERVE_FACTORY,
             factory=True,
             host=host,
             port=port,
@@ -375,7 +379,7 @@ def serve(
             log_level=level,
         )
         return
-    from vidigest.api import create_app
+    from vidigest.http.main import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
 

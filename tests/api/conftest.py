@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from vidigest.api import create_app
 from vidigest.config import Settings
+from vidigest.http.main import create_app
 
 MakeClient = Callable[..., TestClient]
 

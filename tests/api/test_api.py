@@ -20,10 +20,10 @@ from sqlalchemy import func, select
 
 from tests import media
 from tests.api.conftest import MakeClient, api_settings, stored_files
-from vidigest.api import create_app
 from vidigest.common.constants import EventType
 from vidigest.common.types import Segment, Transcript
 from vidigest.database.session import Database, db_session_context
+from vidigest.http.main import create_app
 from vidigest.messaging.models import OutboxEvent
 from vidigest.modules.transcription.models import TranscriptRecord, TranscriptSegment
 from vidigest.modules.transcription.service import TranscriptService
@@ -466,8 +466,8 @@ _METRICS_CHILD = textwrap.dedent(
     """
     import sys
     from fastapi.testclient import TestClient
-    from vidigest.api import create_app
     from vidigest.config import Settings
+    from vidigest.http.main import create_app
 
     settings = Settings(
         data_dir=sys.argv[1],

@@ -23,10 +23,10 @@ from sqlalchemy import func, select, update
 
 from tests.api.conftest import MakeClient, api_settings
 from tests.media import tone
-from vidigest.api import create_app
 from vidigest.database.base import utcnow
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database
+from vidigest.http.main import create_app
 from vidigest.messaging.models import OutboxEvent
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService

@@ -16,7 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 
 from tests.api.conftest import api_settings
-from vidigest.api import create_app
+from vidigest.http.main import create_app
 
 EXAMPLES = 40
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from vidigest.http.errors import ApiError
 from vidigest.modules.videos.sources import (
     MAX_PARTS,
     NAME_MAX_BYTES,
     IPAddress,
     ReceivedUpload,
-    SourceError,
     fetch_url,
     open_beneath,
     public_address,
@@ -151,10 +151,10 @@ def test_server_path_resolution(tmp_path: Path) -> None:
     (root / "loop").symlink_to(root / "loop")
     assert resolve_server_path("a.mp4", [root]) == (root / "a.mp4").resolve()
     for refused in ("../b.mp4", str(tmp_path / "b.mp4"), "loop"):
-        with pytest.raises(SourceError) as caught:
+        with pytest.raises(ApiError) as caught:
             resolve_server_path(refused, [root])
         assert caught.value.status == 403
-    with pytest.raises(SourceError):
+    with pytest.raises(ApiError):
         resolve_server_path("a.mp4", [])  # no roots: disabled
 
 
@@ -193,7 +193,7 @@ def test_a_swap_between_check_and_open_is_refused(root_and_secret: tuple[Path, P
     checked = resolve_server_path("talks/swap.wav", [root])
     checked.unlink()
     checked.symlink_to(secret)
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         open_beneath(checked, root.resolve())
     assert caught.value.status == 403
 
@@ -203,7 +203,7 @@ def test_a_swap_between_check_and_open_is_refused(root_and_secret: tuple[Path, P
     (root / "talks").rename(root / "moved")
     (root / "talks").symlink_to(secret.parent)  # a directory component swapped for a link
     (secret.parent / "swap.wav").write_bytes(b"outside the root")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         open_beneath(checked, root.resolve())
     assert caught.value.status == 403
 
@@ -281,7 +281,7 @@ def test_a_flood_of_fields_is_refused_at_once(tmp_path: Path, field: Any, file_f
     """150,000 small fields: refused at the first one that breaks the rules, the rest of the
     body never read, and no file left in storage (even when the file part came first)."""
     body = CountingBody([FILE_PART] if file_first else [], field, 150_000)
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         _receive(body, tmp_path / "storage")
     assert caught.value.status == 422
     assert "unknown form field" in caught.value.message or "twice" in caught.value.message
@@ -292,7 +292,7 @@ def test_a_flood_of_fields_is_refused_at_once(tmp_path: Path, field: Any, file_f
 def test_the_number_of_parts_is_capped(tmp_path: Path) -> None:
     names = [f"f{i}" for i in range(100)]
     body = CountingBody([], lambda i: _field(f"f{i}"), 100)
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         _receive(body, tmp_path / "storage", fields=names)
     assert caught.value.status == 413 and f"at most {MAX_PARTS}" in caught.value.message
     assert body.read == MAX_PARTS + 1
@@ -301,7 +301,7 @@ def test_the_number_of_parts_is_capped(tmp_path: Path) -> None:
 def test_part_headers_are_capped(tmp_path: Path) -> None:
     long_header = b"--xyz\r\nX-Pad: " + b"a" * 100_000 + b"\r\n"
     body = CountingBody([long_header], lambda i: b"a" * 1000, 10_000)
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         _receive(body, tmp_path / "storage")
     assert caught.value.status == 422
     assert body.read <= 2
@@ -358,7 +358,7 @@ def test_download_and_size_cap(server: str, tmp_path: Path) -> None:
     )
     assert got.path.read_bytes() == b"m" * 5000 and got.filename == "talk.mp4"
     assert _Handler.hits == ["/hop", "/talk.mp4"]
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         fetch_url(
             f"{server}/talk.mp4", tmp_path, max_bytes=1000, timeout=10, allowed=only_the_test_server
         )
@@ -373,7 +373,7 @@ def test_download_and_size_cap(server: str, tmp_path: Path) -> None:
 def test_redirect_to_a_private_address_is_refused(server: str, tmp_path: Path, target: str) -> None:
     port = server.rsplit(":", 1)[1]
     _Handler.routes["/start"] = (301, {"Location": target.format(port=port)}, b"")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         fetch_url(
             f"{server}/start", tmp_path, max_bytes=1000, timeout=10, allowed=only_the_test_server
         )
@@ -383,7 +383,7 @@ def test_redirect_to_a_private_address_is_refused(server: str, tmp_path: Path, t
 
 
 def test_the_default_policy_refuses_the_local_server(server: str, tmp_path: Path) -> None:
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         fetch_url(f"{server}/talk.mp4", tmp_path, max_bytes=1000, timeout=10)
     assert caught.value.status == 403
     assert _Handler.hits == []
@@ -391,7 +391,7 @@ def test_the_default_policy_refuses_the_local_server(server: str, tmp_path: Path
 
 def test_redirect_loop_is_cut(server: str, tmp_path: Path) -> None:
     _Handler.routes["/loop"] = (302, {"Location": "/loop"}, b"")
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(ApiError) as caught:
         fetch_url(
             f"{server}/loop", tmp_path, max_bytes=1000, timeout=10, allowed=only_the_test_server
         )

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from vidigest import __version__
-from vidigest.api import ErrorResponse, StateDep, error_response
+from vidigest.http.deps import StateDep
+from vidigest.http.errors import ErrorCode, error_response, error_responses
 from vidigest.modules.health.service import readiness
 
 router = APIRouter(tags=["health"])
@@ -24,7 +25,7 @@ def live() -> dict[str, str]:
 @router.get(
     "/health/ready",
     summary="The database (and Kafka, when configured) answer",
-    responses={503: {"model": ErrorResponse}},
+    responses=error_responses(503),
 )
 def ready(state: StateDep) -> JSONResponse:
     report = readiness(state.settings, state.vidigest.database)
@@ -33,7 +34,7 @@ def ready(state: StateDep) -> JSONResponse:
         return JSONResponse(body)
     failed = [c for c in report.checks if not c.ok]
     message = "; ".join(f"{c.name} unavailable: {c.detail}" for c in failed)
-    return error_response(503, "not_ready", message, **body)
+    return error_response(ErrorCode.NOT_READY, message, **body)
 
 
 def _registry() -> CollectorRegistry:

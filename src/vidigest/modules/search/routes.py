@@ -5,26 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
-from vidigest.api import SessionDep
+from vidigest.http.deps import SessionDep
+from vidigest.modules.search.schemas import SearchResult, SearchResults
 from vidigest.modules.search.service import search_segments
 
 router = APIRouter(tags=["search"])
-
-
-class SearchResult(BaseModel):
-    video_id: str
-    filename: str
-    segment_index: int
-    start: float
-    end: float
-    text: str
-
-
-class SearchResults(BaseModel):
-    query: str
-    results: list[SearchResult]
 
 
 @router.get("/search", response_model=SearchResults, summary="Search every transcript")

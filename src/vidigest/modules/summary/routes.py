@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 
-from vidigest.api import ApiError, ErrorResponse, SessionDep
-from vidigest.common.types import Chapter, KeyPoint
+from vidigest.http.deps import SessionDep
+from vidigest.http.errors import ApiError, ErrorCode, error_responses
+from vidigest.modules.summary.schemas import SummaryOut
 from vidigest.modules.summary.service import VideoSummaryService
 from vidigest.modules.videos.service import VideoService
 
 router = APIRouter(prefix="/videos", tags=["summary"])
 
 
-class SummaryOut(BaseModel):
-    video_id: str
-    abstract: str
-    key_points: list[KeyPoint]
-    chapters: list[Chapter]
-    keywords: list[str]
-    method: str
-    details: dict[str, Any]
-
-
 @router.get(
     "/{video_id}/summary",
     response_model=SummaryOut,
     summary="Abstract, key points, chapters and keywords",
-    responses={404: {"model": ErrorResponse}},
+    responses=error_responses(404),
 )
 def get_summary(video_id: str, session: SessionDep) -> SummaryOut:
     video = VideoService(session).get(video_id)
     service = VideoSummaryService(session)
     if service.repository.find_one({"video_id": video_id}) is None:
-        raise ApiError(404, "not_found", f"no summary yet for video {video_id} ({video.status})")
+        raise ApiError(ErrorCode.NOT_FOUND, f"no summary yet for video {video_id} ({video.status})")
     summary = service.load(video_id)
     return SummaryOut(
         video_id=video_id,

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from vidigest.api import ApiError, ErrorResponse, SessionDep
+from vidigest.http.deps import SessionDep
+from vidigest.http.errors import ApiError, ErrorCode, error_responses
+from vidigest.http.security import content_disposition
 from vidigest.modules.transcription.formats import Format, render, to_json
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.service import VideoService
-from vidigest.security import content_disposition
 
 router = APIRouter(prefix="/videos", tags=["transcription"])
 
@@ -29,7 +30,7 @@ _CONTENT: dict[str, Any] = {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}
     "/{video_id}/transcript",
     summary="The transcript, as JSON (segments and words), SRT, VTT or text",
     response_class=Response,
-    responses={200: {"content": _CONTENT}, 404: {"model": ErrorResponse}},
+    responses={200: {"content": _CONTENT}, **error_responses(404)},
 )
 def get_transcript(
     video_id: str,
@@ -40,7 +41,9 @@ def get_transcript(
     video = VideoService(session).get(video_id)
     service = TranscriptService(session)
     if service.find_record(video_id) is None:
-        raise ApiError(404, "not_found", f"no transcript yet for video {video_id} ({video.status})")
+        raise ApiError(
+            ErrorCode.NOT_FOUND, f"no transcript yet for video {video_id} ({video.status})"
+        )
     transcript = service.load(video_id)
     headers = {}
     if download:

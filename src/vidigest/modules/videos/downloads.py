@@ -29,12 +29,12 @@ from vidigest.common.constants import VideoStatus
 from vidigest.common.exceptions import MediaError, VideoNotFoundError, VideoStateError
 from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
+from vidigest.http.errors import ApiError, ErrorCode
 from vidigest.modules.transcription.audio import check_duration, probe_media
 from vidigest.modules.videos.service import DownloadService, VideoService
 from vidigest.modules.videos.sources import (
     AddressPolicy,
     DownloadGuard,
-    SourceError,
     fetch_url,
     public_address,
     remove_stored_media,
@@ -187,8 +187,8 @@ class DownloadPool:
                 progress=self._reporter(job.video_id),
                 filename=job.filename,
             )
-        except SourceError as exc:
-            cancelled = exc.code == "interrupted"
+        except ApiError as exc:
+            cancelled = exc.code == ErrorCode.INTERRUPTED
             self._fail(job.video_id, INTERRUPTED if cancelled else f"download failed: {exc}")
             return
         finally:

@@ -4,7 +4,6 @@ history, media (with Range), retry, delete."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,25 +11,31 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from vidigest.api import ApiError, ErrorResponse, SessionDep, StateDep
 from vidigest.common.constants import VideoStatus
-from vidigest.common.exceptions import (
-    CorruptMediaError,
-    MediaError,
-    MediaTooLongError,
-    NoAudioStreamError,
-)
+from vidigest.common.exceptions import MediaError
 from vidigest.database.repository import GenericRepository
-from vidigest.database.session import db_session_context
+from vidigest.database.session import SessionFactory, db_session_context
+from vidigest.http.deps import SessionDep, SessionFactoryDep, StateDep
+from vidigest.http.errors import ApiError, ErrorCode, error_responses, media_problem
+from vidigest.http.security import content_disposition
 from vidigest.modules.transcription.audio import MediaInfo, check_duration, probe_media
+from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.media_type import playable_media_type
 from vidigest.modules.videos.models import Video
+from vidigest.modules.videos.schemas import (
+    LANGUAGE_PATTERN,
+    UPLOAD_FIELDS,
+    RegisterOptions,
+    RegisterRequest,
+    StatusLogEntry,
+    VideoList,
+    VideoOut,
+)
 from vidigest.modules.videos.service import VideoService, VideoStatusLogService
 from vidigest.modules.videos.sources import (
     ReceivedUpload,
-    SourceError,
     check_url,
     parse_url,
     receive_multipart,
@@ -38,106 +43,10 @@ from vidigest.modules.videos.sources import (
     store_server_file,
     url_filename,
 )
-from vidigest.security import content_disposition
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 
 MAX_JSON_BODY = 64 * 1024
-LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
-
-# Share of the whole job each stage stands for, in the overall progress percentage.
-_STAGE_SPAN: dict[str, tuple[float, float]] = {
-    VideoStatus.DOWNLOADING: (0.0, 0.0),
-    VideoStatus.REGISTERED: (0.0, 0.0),
-    VideoStatus.TRANSCRIBING: (0.0, 85.0),
-    VideoStatus.TRANSCRIBED: (85.0, 0.0),
-    VideoStatus.SUMMARIZING: (85.0, 15.0),
-    VideoStatus.COMPLETED: (100.0, 0.0),
-}
-
-
-def overall_progress(status: str, stage_progress: float) -> float:
-    start, span = _STAGE_SPAN.get(status, (0.0, 0.0))
-    return round(start + span * max(0.0, min(100.0, stage_progress)) / 100.0, 1)
-
-
-class VideoOut(BaseModel):
-    id: str
-    filename: str
-    status: VideoStatus
-    progress: float = Field(description="Overall percent done (0-100)")
-    stage_progress: float = Field(description="Percent done of the current stage")
-    error: str | None = Field(description="Why processing failed (status FAILED)")
-    duration: float | None
-    size_bytes: int | None
-    source_type: str
-    language: str | None
-    model: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, video: Video) -> VideoOut:
-        return cls(
-            id=video.id,
-            filename=video.filename,
-            status=VideoStatus(video.status),
-            progress=overall_progress(video.status, video.progress),
-            stage_progress=video.progress,
-            error=video.error,
-            duration=video.duration,
-            size_bytes=video.size_bytes,
-            source_type=video.source_type,
-            language=video.language,
-            model=video.model,
-            created_at=video.created_at,
-            updated_at=video.updated_at,
-        )
-
-
-class VideoList(BaseModel):
-    items: list[VideoOut]
-    total: int
-    limit: int
-    offset: int
-
-
-class StatusLogEntry(BaseModel):
-    at: datetime
-    from_status: VideoStatus | None
-    to_status: VideoStatus
-    reason: str | None
-
-
-class RegisterOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    language: str | None = Field(
-        default=None, pattern=LANGUAGE_PATTERN, description="auto or a code such as en"
-    )
-    model: Literal["fast", "accurate"] | None = Field(default=None, description="ASR preset")
-
-    @property
-    def language_code(self) -> str | None:
-        return None if self.language in (None, "auto") else self.language
-
-
-class RegisterRequest(RegisterOptions):
-    """Register a file already on the server (`path`) or an http(s) URL (`url`); both are off
-    unless enabled in the settings."""
-
-    path: str | None = Field(default=None, max_length=4096)
-    url: str | None = Field(default=None, max_length=4096)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> RegisterRequest:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give exactly one of 'path' or 'url'")
-        return self
-
-
-UPLOAD_FIELDS = frozenset(RegisterOptions.model_fields)  # the text fields next to "file"
-
 _UPLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["file"],
@@ -158,28 +67,12 @@ _REGISTER_BODY: dict[str, Any] = {
 }
 
 
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": ErrorResponse} for s in statuses}
-
-
-def _media_problem(exc: MediaError) -> ApiError:
-    if isinstance(exc, MediaTooLongError):
-        return ApiError(413, "media_too_long", str(exc))
-    if isinstance(exc, NoAudioStreamError):
-        message = "the file has no audio track"
-    elif isinstance(exc, CorruptMediaError):
-        message = f"not a video or audio file vidigest can read ({exc.reason})"
-    else:
-        message = "the media file cannot be read"
-    return ApiError(415, "unsupported_media_type", message)
-
-
 async def _json_body(request: Request) -> RegisterRequest:
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_JSON_BODY:
-            raise ApiError(413, "payload_too_large", "the JSON body is too large")
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, "the JSON body is too large")
     try:
         return RegisterRequest.model_validate_json(bytes(body))
     except ValidationError as exc:
@@ -194,13 +87,13 @@ def _probe(path: Path, max_seconds: float) -> MediaInfo:
 
 
 def _register(
-    state: Any,
+    session_factory: SessionFactory,
     received: ReceivedUpload,
     source_type: str,
     source_uri: str,
     options: RegisterOptions,
 ) -> Video:
-    with db_session_context(state.vidigest.database.session_factory) as session:
+    with db_session_context(session_factory) as session:
         return VideoService(session).register(
             media_path=received.path,
             source_type=source_type,
@@ -213,23 +106,27 @@ def _register(
 
 def _downloads_busy() -> ApiError:
     return ApiError(
-        503, "busy", "too many URL downloads are running or waiting; try again in a few minutes"
+        ErrorCode.BUSY,
+        "too many URL downloads are running or waiting; try again in a few minutes",
     )
 
 
 async def _register_url(
-    state: Any, raw_url: str, options: RegisterOptions, response: Response
+    pool: DownloadPool,
+    session_factory: SessionFactory,
+    raw_url: str,
+    options: RegisterOptions,
+    response: Response,
 ) -> VideoOut:
     """A URL video is DOWNLOADING at once (202): the download runs in the download pool, not
     in this request. The URL is checked here first (syntax, and the address policy on the
     first hop: 403 before any connection); every hop is checked again when it is fetched."""
-    pool = state.downloads
     url = parse_url(raw_url)
     await run_in_threadpool(check_url, url, pool.allowed)
     if not pool.reserve():
         raise _downloads_busy()
     try:
-        video = await run_in_threadpool(_register_download, state, raw_url, options)
+        video = await run_in_threadpool(_register_download, session_factory, raw_url, options)
     except BaseException:
         pool.release()
         raise
@@ -238,8 +135,10 @@ async def _register_url(
     return VideoOut.of(video)
 
 
-def _register_download(state: Any, raw_url: str, options: RegisterOptions) -> Video:
-    with db_session_context(state.vidigest.database.session_factory) as session:
+def _register_download(
+    session_factory: SessionFactory, raw_url: str, options: RegisterOptions
+) -> Video:
+    with db_session_context(session_factory) as session:
         return VideoService(session).register_download(
             url=raw_url,
             filename=url_filename(raw_url),
@@ -258,10 +157,12 @@ def _register_download(state: Any, raw_url: str, options: RegisterOptions) -> Vi
     openapi_extra=_REGISTER_BODY,
     responses={
         202: {"model": VideoOut, "description": "URL accepted"},
-        **_errors(403, 409, 413, 415, 503),
+        **error_responses(403, 409, 413, 415, 503),
     },
 )
-async def register_video(request: Request, state: StateDep, response: Response) -> VideoOut:
+async def register_video(
+    request: Request, state: StateDep, session_factory: SessionFactoryDep, response: Response
+) -> VideoOut:
     settings = state.settings
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -295,26 +196,25 @@ async def register_video(request: Request, state: StateDep, response: Response) 
             else:
                 assert body.url is not None
                 if not settings.allow_url_registration:
-                    raise ApiError(403, "forbidden", "registering URLs is disabled")
-                return await _register_url(state, body.url, options, response)
+                    raise ApiError(ErrorCode.FORBIDDEN, "registering URLs is disabled")
+                return await _register_url(
+                    state.downloads, session_factory, body.url, options, response
+                )
         else:
             raise ApiError(
-                415,
-                "unsupported_media_type",
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 'send multipart/form-data with a \'file\' part, or JSON {"path"} / {"url"}',
             )
         try:
             await run_in_threadpool(_probe, received.path, settings.max_media_seconds)
         except MediaError as exc:
-            raise _media_problem(exc) from exc
+            raise media_problem(exc) from exc
         video = await run_in_threadpool(
-            _register, state, received, source_type, source_uri, options
+            _register, session_factory, received, source_type, source_uri, options
         )
-    except BaseException as exc:
+    except BaseException:
         if received is not None:
             remove_stored_media(settings.storage_dir, str(received.path))
-        if isinstance(exc, SourceError):
-            raise ApiError(exc.status, exc.code, exc.message) from exc
         raise
     state.wake_workers()
     return VideoOut.of(video)
@@ -379,7 +279,7 @@ def video_media(video_id: str, session: SessionDep) -> FileResponse:
     video = VideoService(session).get(video_id)
     path = Path(video.media_path)
     if not path.is_file():
-        raise ApiError(404, "not_found", "the media file of this video is gone")
+        raise ApiError(ErrorCode.NOT_FOUND, "the media file of this video is gone")
     media_type = playable_media_type(path)
     disposition: Literal["inline", "attachment"] = "inline"
     if media_type is None:
@@ -396,12 +296,11 @@ def video_media(video_id: str, session: SessionDep) -> FileResponse:
     response_model=VideoOut,
     status_code=202,
     summary="Queue a FAILED video again",
-    responses=_errors(409),
+    responses=error_responses(409),
 )
-def retry_video(video_id: str, state: StateDep) -> VideoOut:
+def retry_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> VideoOut:
     """One conditional UPDATE decides: of concurrent retries exactly one is accepted, the
     others answer 409. A URL video whose download failed is downloaded again."""
-    session_factory = state.vidigest.database.session_factory
     with db_session_context(session_factory) as session:
         current = VideoService(session).get(video_id)
         download = current.source_type == "url" and not current.media_path
@@ -428,10 +327,10 @@ def retry_video(video_id: str, state: StateDep) -> VideoOut:
     "/{video_id}",
     status_code=204,
     summary="Delete a video: rows and stored media",
-    responses=_errors(409),
+    responses=error_responses(409),
 )
-def delete_video(video_id: str, state: StateDep) -> Response:
-    with db_session_context(state.vidigest.database.session_factory) as session:
+def delete_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> Response:
+    with db_session_context(session_factory) as session:
         video = VideoService(session).delete(video_id)
     # every API registration stores its file (a path's too); one registered in place is kept
     if video.media_path:

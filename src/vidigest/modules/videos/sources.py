@@ -30,7 +30,7 @@ from urllib.parse import unquote
 import httpx
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from vidigest.common.exceptions import VidigestError
+from vidigest.http.errors import ApiError, ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,9 @@ MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
 
 
-class SourceError(VidigestError):
-    """A registration source refused; `status` and `code` say how the API answers."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def too_large(limit: int) -> SourceError:
-    return SourceError(
-        413, "payload_too_large", f"the file is larger than the limit of {limit} bytes"
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE, f"the file is larger than the limit of {limit} bytes"
     )
 
 
@@ -125,13 +115,13 @@ def new_storage_dir(storage_dir: Path) -> Path:
     return target
 
 
-def storage_failure(exc: OSError) -> SourceError:
+def storage_failure(exc: OSError) -> ApiError:
     """What the client is told when storing a file fails: why, without the server's path (the
     log has it)."""
     log.warning("storing a file failed: %s", exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return SourceError(507, "insufficient_storage", "the server has no room to store the file")
-    return SourceError(500, "storage_error", "the server could not store the file")
+        return ApiError(ErrorCode.INSUFFICIENT_STORAGE, "the server has no room to store the file")
+    return ApiError(ErrorCode.STORAGE_ERROR, "the server could not store the file")
 
 
 def remove_stored_media(storage_dir: Path, media_path: str) -> bool:
@@ -205,8 +195,8 @@ class _UploadWriter:
     def _begin(self) -> None:
         self.parts += 1
         if self.parts > MAX_PARTS:
-            raise SourceError(
-                413, "payload_too_large", f"too many form fields (at most {MAX_PARTS} parts)"
+            raise ApiError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"too many form fields (at most {MAX_PARTS} parts)"
             )
         self._part = _Part()
 
@@ -221,17 +211,16 @@ class _UploadWriter:
             self._part.headers.get("content-disposition", "")
         )
         if disposition != b"form-data" or b"name" not in options:
-            raise SourceError(422, "validation_error", "a multipart part without a form name")
+            raise ApiError(ErrorCode.VALIDATION_ERROR, "a multipart part without a form name")
         name = options[b"name"].decode("utf-8", "replace")
         if name != "file" and name not in self.allowed:
             expected = ", ".join(sorted({"file", *self.allowed}))
-            raise SourceError(
-                422,
-                "validation_error",
+            raise ApiError(
+                ErrorCode.VALIDATION_ERROR,
                 f"unknown form field {name[:64]!r}; the fields are {expected}",
             )
         if name in self.fields or (name == "file" and self.upload is not None):
-            raise SourceError(422, "validation_error", f"form field {name!r} is given twice")
+            raise ApiError(ErrorCode.VALIDATION_ERROR, f"form field {name!r} is given twice")
         self._part.name = name
         if name == "file":
             raw = options.get(b"filename")
@@ -252,8 +241,8 @@ class _UploadWriter:
             self._file.write(data[start:end])
         else:
             if self._part.size > MAX_FIELD_BYTES:
-                raise SourceError(
-                    413, "payload_too_large", f"form field {self._part.name!r} is too long"
+                raise ApiError(
+                    ErrorCode.PAYLOAD_TOO_LARGE, f"form field {self._part.name!r} is too long"
                 )
             self._part.data.extend(data[start:end])
 
@@ -296,7 +285,7 @@ async def receive_multipart(
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
-        raise SourceError(422, "validation_error", "multipart/form-data without a boundary")
+        raise ApiError(ErrorCode.VALIDATION_ERROR, "multipart/form-data without a boundary")
     body_limit = max_bytes + MULTIPART_OVERHEAD
     if content_length is not None and content_length.isdigit() and int(content_length) > body_limit:
         raise too_large(max_bytes)
@@ -317,7 +306,7 @@ async def receive_multipart(
             if writer.finished:
                 break
         parser.finalize()
-    except SourceError:
+    except ApiError:
         writer.discard()
         raise
     except OSError as exc:  # writing the file
@@ -325,12 +314,12 @@ async def receive_multipart(
         raise storage_failure(exc) from exc
     except Exception as exc:  # the parser's own errors: malformed body
         writer.discard()
-        raise SourceError(422, "validation_error", f"malformed multipart body: {exc}") from exc
+        raise ApiError(ErrorCode.VALIDATION_ERROR, f"malformed multipart body: {exc}") from exc
     writer.close()
     upload = writer.upload
     if upload is None or not writer.finished:
         writer.discard()
-        raise SourceError(422, "validation_error", "the form has no complete part named 'file'")
+        raise ApiError(ErrorCode.VALIDATION_ERROR, "the form has no complete part named 'file'")
     upload.fields = writer.fields
     return upload
 
@@ -347,9 +336,9 @@ def resolve_server_path(raw: str, roots: list[Path]) -> Path:
     Relative paths are taken from the first root. A check only: `store_server_file` opens what
     this names without following links, so a swap after the check is refused, not served."""
     if not roots:
-        raise SourceError(403, "forbidden", "registering server-side paths is disabled")
+        raise ApiError(ErrorCode.FORBIDDEN, "registering server-side paths is disabled")
     if not raw or "\x00" in raw:
-        raise SourceError(422, "validation_error", "path must be a non-empty string")
+        raise ApiError(ErrorCode.VALIDATION_ERROR, "path must be a non-empty string")
     resolved_roots = _resolved_roots(roots)
     candidate = Path(raw).expanduser()
     if not candidate.is_absolute():
@@ -357,11 +346,11 @@ def resolve_server_path(raw: str, roots: list[Path]) -> Path:
     try:
         resolved = candidate.resolve()
     except (OSError, RuntimeError) as exc:  # symlink loops
-        raise SourceError(403, "forbidden", "path is outside the allowed roots") from exc
+        raise ApiError(ErrorCode.FORBIDDEN, "path is outside the allowed roots") from exc
     if not any(resolved.is_relative_to(root) for root in resolved_roots):
-        raise SourceError(403, "forbidden", "path is outside the allowed roots")
+        raise ApiError(ErrorCode.FORBIDDEN, "path is outside the allowed roots")
     if not resolved.is_file():
-        raise SourceError(404, "not_found", "no such file under the allowed roots")
+        raise ApiError(ErrorCode.NOT_FOUND, "no such file under the allowed roots")
     return resolved
 
 
@@ -380,7 +369,7 @@ def open_beneath(path: Path, root: Path) -> int:
     """
     parts = path.relative_to(root).parts
     if not parts:
-        raise SourceError(404, "not_found", "no such file under the allowed roots")
+        raise ApiError(ErrorCode.NOT_FOUND, "no such file under the allowed roots")
     try:
         directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -393,12 +382,12 @@ def open_beneath(path: Path, root: Path) -> int:
             os.close(directory)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
-            raise SourceError(404, "not_found", "no such file under the allowed roots") from exc
+            raise ApiError(ErrorCode.NOT_FOUND, "no such file under the allowed roots") from exc
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise SourceError(
-                403, "forbidden", "path is outside the allowed roots (it changed while checked)"
+            raise ApiError(
+                ErrorCode.FORBIDDEN, "path is outside the allowed roots (it changed while checked)"
             ) from exc
-        raise SourceError(403, "forbidden", "the server cannot read this file") from exc
+        raise ApiError(ErrorCode.FORBIDDEN, "the server cannot read this file") from exc
 
 
 def _link_open_file(fd: int, target: Path) -> None:
@@ -457,7 +446,7 @@ def store_server_file(raw: str, roots: list[Path], storage_dir: Path) -> Receive
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise SourceError(404, "not_found", "no such file under the allowed roots")
+            raise ApiError(ErrorCode.NOT_FOUND, "no such file under the allowed roots")
         name = readable(path.name)
         target = _store_descriptor(fd, storage_dir, storage_name(name, default="media"))
     finally:
@@ -540,7 +529,7 @@ def _getaddrinfo(host: str, port: int, timeout: float) -> list[Any]:
 
     threading.Thread(target=resolve, name="vidigest-dns", daemon=True).start()
     if not done.wait(max(0.0, timeout)):
-        raise SourceError(408, "timeout", f"resolving host {host!r} took too long")
+        raise ApiError(ErrorCode.TIMEOUT, f"resolving host {host!r} took too long")
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     result: list[Any] = outcome[0]
@@ -551,7 +540,7 @@ def resolve_host(host: str, port: int, timeout: float = DNS_TIMEOUT) -> list[IPA
     try:
         infos = _getaddrinfo(host, port, min(timeout, DNS_TIMEOUT))
     except (socket.gaierror, UnicodeError) as exc:
-        raise SourceError(422, "bad_url", f"cannot resolve host {host!r}") from exc
+        raise ApiError(ErrorCode.BAD_URL, f"cannot resolve host {host!r}") from exc
     addresses: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
@@ -564,18 +553,18 @@ def check_url(url: httpx.URL, allowed: AddressPolicy, timeout: float = DNS_TIMEO
     """The address to connect to for `url`, once every address its host resolves to passed
     (name resolution limited to `timeout` seconds)."""
     if url.scheme not in ("http", "https") or not url.host:
-        raise SourceError(422, "bad_url", "only http:// and https:// URLs with a host are accepted")
+        raise ApiError(ErrorCode.BAD_URL, "only http:// and https:// URLs with a host are accepted")
     if url.userinfo:
-        raise SourceError(422, "bad_url", "URLs with credentials are not accepted")
+        raise ApiError(ErrorCode.BAD_URL, "URLs with credentials are not accepted")
     port = url.port or (443 if url.scheme == "https" else 80)
     addresses = resolve_host(url.host, port, timeout)
     for ip in addresses:
         if not allowed(ip):
-            raise SourceError(
-                403, "forbidden", f"{url.host} resolves to {ip}, which is not a public address"
+            raise ApiError(
+                ErrorCode.FORBIDDEN, f"{url.host} resolves to {ip}, which is not a public address"
             )
     if not addresses:
-        raise SourceError(422, "bad_url", f"cannot resolve host {url.host!r}")
+        raise ApiError(ErrorCode.BAD_URL, f"cannot resolve host {url.host!r}")
     return addresses[0]
 
 
@@ -591,7 +580,7 @@ def parse_url(raw_url: str) -> httpx.URL:
     try:
         return httpx.URL(raw_url)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise SourceError(422, "bad_url", f"not a valid URL: {exc}") from exc
+        raise ApiError(ErrorCode.BAD_URL, f"not a valid URL: {exc}") from exc
 
 
 def _url_filename(url: httpx.URL) -> str:
@@ -627,10 +616,10 @@ class DownloadGuard:
     def check(self) -> None:
         """Raise if the download must stop now."""
         if self.cancelled:
-            raise SourceError(503, "interrupted", "download interrupted: the server is stopping")
+            raise ApiError(ErrorCode.INTERRUPTED, "download interrupted: the server is stopping")
         if self.timed_out or time.monotonic() >= self.deadline:
             self.timed_out = True
-            raise SourceError(408, "timeout", f"the download took longer than {self.timeout:g}s")
+            raise ApiError(ErrorCode.TIMEOUT, f"the download took longer than {self.timeout:g}s")
 
     def trace(self, name: str, info: dict[str, Any]) -> None:
         """httpcore's trace hook: remember every stream (TCP, then TLS) a connection opens."""
@@ -723,8 +712,8 @@ def fetch_url(
                         url = url.join(location)
                         continue
                     if response.status_code != 200:
-                        raise SourceError(
-                            422, "bad_url", f"the URL answered HTTP {response.status_code}"
+                        raise ApiError(
+                            ErrorCode.BAD_URL, f"the URL answered HTTP {response.status_code}"
                         )
                     declared = response.headers.get("content-length", "")
                     length = int(declared) if declared.isdigit() else None
@@ -745,17 +734,17 @@ def fetch_url(
                                 progress(size, length)
                     guard.check()  # a connection cut at the deadline may look like its end
                     return ReceivedUpload(target, target.name, size)
-            raise SourceError(422, "bad_url", f"more than {MAX_REDIRECTS} redirects")
-    except SourceError:
+            raise ApiError(ErrorCode.BAD_URL, f"more than {MAX_REDIRECTS} redirects")
+    except ApiError:
         shutil.rmtree(target_dir, ignore_errors=True)
         raise
     except httpx.TimeoutException as exc:
         shutil.rmtree(target_dir, ignore_errors=True)
-        raise SourceError(408, "timeout", f"the download took longer than {timeout:g}s") from exc
+        raise ApiError(ErrorCode.TIMEOUT, f"the download took longer than {timeout:g}s") from exc
     except (httpx.HTTPError, OSError) as exc:
         shutil.rmtree(target_dir, ignore_errors=True)
         guard.check()  # the guard cut the connection: say why
-        raise SourceError(422, "bad_url", f"download failed: {type(exc).__name__}") from exc
+        raise ApiError(ErrorCode.BAD_URL, f"download failed: {type(exc).__name__}") from exc
     finally:
         if own_guard:
             guard.close()

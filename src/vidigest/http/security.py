@@ -14,29 +14,24 @@ Why each exists (the threat is a hostile web page in the user's browser, or a ho
   whose `Origin` is foreign (or, without Origin, whose `Sec-Fetch-Site` is `cross-site`) get 403.
   Clients that send neither (curl, SDKs) are not browsers and pass.
 - **Security log.** Refusals go to the `vidigest.security` logger at WARNING, with the reason and
-  the client address and never a key, a cookie or a body.
+  the client address and never a key, a cookie or a body (`security_log.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 
-from vidigest.api import error_response
 from vidigest.config import Settings
-
-SECURITY_LOG = logging.getLogger("vidigest.security")
-
-# statuses that are a refusal worth an operator's eye (400/421: the Host guard)
-LOGGED_REFUSALS = frozenset({400, 401, 403, 413, 415, 421})
+from vidigest.http.asgi import ASGIApp, Message, Receive, Scope, Send
+from vidigest.http.errors import ApiError, ErrorCode, error_response
+from vidigest.http.security_log import log_refusal, printable
 
 # JSON, media, downloads, errors: nothing runs, nothing loads, nothing frames it
 STRICT_CSP = (
@@ -53,11 +48,6 @@ _ALWAYS: tuple[tuple[str, str], ...] = (
     ("X-Frame-Options", "DENY"),  # frame-ancestors for browsers without CSP level 2
 )
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # --- Content-Security-Policy for a page with inline script (Swagger UI's start-up) --------------
 
@@ -129,41 +119,6 @@ def content_disposition(
     if fallback != name:
         value += "; filename*=UTF-8''" + quote(name, safe="", encoding="utf-8", errors="strict")
     return value
-
-
-# --- the security log ----------------------------------------------------------------------------
-
-
-def _printable(text: str, limit: int = 200) -> str:
-    """One log line per refusal: control characters from the request are shown escaped."""
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:limit])
-    return shown + ("…" if len(text) > limit else "")
-
-
-def log_refusal(scope: Scope, status: int, code: str, message: str) -> None:
-    """Log a refusal: status, code, method, path, reason, client address. Never headers, query
-    strings or bodies (they may hold keys)."""
-    if status not in LOGGED_REFUSALS:
-        return
-    client = scope.get("client")
-    address = str(client[0]) if client else "unknown"
-    SECURITY_LOG.warning(
-        "refused %d %s: %s %s: %s (client %s)",
-        status,
-        code,
-        scope.get("method", ""),
-        _printable(str(scope.get("path", ""))),
-        _printable(message),
-        address,
-        extra={"client": address, "status": status, "code": code},
-    )
-
-
-def configure_security_log() -> None:
-    """Make refusals visible at the default log level (the CLI's root level is ERROR), unless
-    the operator set this logger's level on purpose."""
-    if SECURITY_LOG.level == logging.NOTSET:
-        SECURITY_LOG.setLevel(logging.WARNING)
 
 
 # --- Host and Origin -----------------------------------------------------------------------------
@@ -240,7 +195,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in _ALWAYS:
@@ -265,35 +220,37 @@ class RequestGuardMiddleware:
             o for o in map(normal_origin, settings.allowed_origin_list) if o is not None
         )
 
-    def _refusal(self, scope: Scope) -> tuple[int, str, str] | None:
+    def _refusal(self, scope: Scope) -> ApiError | None:
         headers = Headers(scope=scope)
         host = headers.get("host")
         if host is None:
-            return 400, "bad_request", "a Host header is required"
+            return ApiError(ErrorCode.BAD_REQUEST, "a Host header is required")
         if not self.any_host:
             name = host_name(host)
             if name is None or not host_allowed(name, self.allowed_hosts):
-                return (
-                    421,
-                    "misdirected_request",
-                    f"this server does not answer for the host name {_printable(host, 100)!r} "
+                return ApiError(
+                    ErrorCode.MISDIRECTED_REQUEST,
+                    f"this server does not answer for the host name {printable(host, 100)!r} "
                     "(if it is yours, add it to VIDIGEST_ALLOWED_HOSTS)",
                 )
         if scope.get("method") in STATE_CHANGING:
             origin = headers.get("origin")
             if origin is not None:
                 if not origin_allowed(origin, host, self.allowed_origins):
-                    return 403, "forbidden", "cross-origin request refused (foreign Origin)"
+                    return ApiError(
+                        ErrorCode.FORBIDDEN, "cross-origin request refused (foreign Origin)"
+                    )
             elif headers.get("sec-fetch-site", "").lower() == "cross-site":
-                return 403, "forbidden", "cross-origin request refused (Sec-Fetch-Site)"
+                return ApiError(
+                    ErrorCode.FORBIDDEN, "cross-origin request refused (Sec-Fetch-Site)"
+                )
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             refusal = self._refusal(scope)
             if refusal is not None:
-                status, code, message = refusal
-                log_refusal(scope, status, code, message)
-                await error_response(status, code, message)(scope, receive, send)
+                log_refusal(scope, refusal.status, refusal.code, refusal.message)
+                await error_response(refusal.code, refusal.message)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -1,0 +1,107 @@
+"""Request and response bodies of the video routes (Pydantic), and the overall progress a
+video shows (each stage's share of the whole job)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vidigest.common.constants import VideoStatus
+from vidigest.modules.videos.models import Video
+
+LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
+
+# Share of the whole job each stage stands for, in the overall progress percentage.
+_STAGE_SPAN: dict[str, tuple[float, float]] = {
+    VideoStatus.DOWNLOADING: (0.0, 0.0),
+    VideoStatus.REGISTERED: (0.0, 0.0),
+    VideoStatus.TRANSCRIBING: (0.0, 85.0),
+    VideoStatus.TRANSCRIBED: (85.0, 0.0),
+    VideoStatus.SUMMARIZING: (85.0, 15.0),
+    VideoStatus.COMPLETED: (100.0, 0.0),
+}
+
+
+def overall_progress(status: str, stage_progress: float) -> float:
+    start, span = _STAGE_SPAN.get(status, (0.0, 0.0))
+    return round(start + span * max(0.0, min(100.0, stage_progress)) / 100.0, 1)
+
+
+class VideoOut(BaseModel):
+    id: str
+    filename: str
+    status: VideoStatus
+    progress: float = Field(description="Overall percent done (0-100)")
+    stage_progress: float = Field(description="Percent done of the current stage")
+    error: str | None = Field(description="Why processing failed (status FAILED)")
+    duration: float | None
+    size_bytes: int | None
+    source_type: str
+    language: str | None
+    model: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, video: Video) -> VideoOut:
+        return cls(
+            id=video.id,
+            filename=video.filename,
+            status=VideoStatus(video.status),
+            progress=overall_progress(video.status, video.progress),
+            stage_progress=video.progress,
+            error=video.error,
+            duration=video.duration,
+            size_bytes=video.size_bytes,
+            source_type=video.source_type,
+            language=video.language,
+            model=video.model,
+            created_at=video.created_at,
+            updated_at=video.updated_at,
+        )
+
+
+class VideoList(BaseModel):
+    items: list[VideoOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class StatusLogEntry(BaseModel):
+    at: datetime
+    from_status: VideoStatus | None
+    to_status: VideoStatus
+    reason: str | None
+
+
+class RegisterOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(
+        default=None, pattern=LANGUAGE_PATTERN, description="auto or a code such as en"
+    )
+    model: Literal["fast", "accurate"] | None = Field(default=None, description="ASR preset")
+
+    @property
+    def language_code(self) -> str | None:
+        return None if self.language in (None, "auto") else self.language
+
+
+class RegisterRequest(RegisterOptions):
+    """Register a file already on the server (`path`) or an http(s) URL (`url`); both are off
+    unless enabled in the settings."""
+
+    path: str | None = Field(default=None, max_length=4096)
+    url: str | None = Field(default=None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RegisterRequest:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' or 'url'")
+        return self
+
+
+UPLOAD_FIELDS = frozenset(RegisterOptions.model_fields)  # the text fields next to "file"
