@@ -24,7 +24,7 @@ from vidigest.common.exceptions import (
 )
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import db_session_context
-from vidigest.modules.transcription.audio import MediaInfo, check_duration, probe_media
+from vidigest.media.probe import MediaInfo, check_duration, probe_media
 from vidigest.modules.videos.media_type import playable_media_type
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService, VideoStatusLogService
