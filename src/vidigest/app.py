@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
 from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
@@ -31,6 +31,15 @@ from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.progress import FanOutProgress, StoredProgress
 from vidigest.modules.videos.service import VideoService, fail_video
+
+
+class Registration(TypedDict):
+    """What a caller chooses when registering a file (`VideoService.register`'s options)."""
+
+    language: str | None
+    model: str | None
+    audio_track: int
+
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
 
@@ -134,16 +143,9 @@ class Vidigest:
         try:
             target = folder / storage_name(name)
             shutil.copyfile(source, target)
-            with db_session_context(self.database.session_factory) as session:
-                return VideoService(session).register(
-                    media_path=target,
-                    source_type="upload",
-                    source_uri=readable(str(source.absolute())),
-                    filename=name,
-                    language=language,
-                    model=model,
-                    audio_track=audio_track,
-                )
+            uri = readable(str(source.absolute()))
+            options = Registration(language=language, model=model, audio_track=audio_track)
+            return self._register(target, "upload", uri, name, options)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -169,14 +171,16 @@ class Vidigest:
             return self.register_upload(
                 path, language=language, model=model, audio_track=audio_track
             )
+        options = Registration(language=language, model=model, audio_track=audio_track)
+        return self._register(path, "path", str(path), None, options)
+
+    def _register(
+        self, media: Path, source_type: str, uri: str, name: str | None, options: Registration
+    ) -> Video:
+        """One transaction: the video row and its `video.registered` event."""
         with db_session_context(self.database.session_factory) as session:
             return VideoService(session).register(
-                media_path=path,
-                source_type="path",
-                source_uri=str(path),
-                language=language,
-                model=model,
-                audio_track=audio_track,
+                media_path=media, source_type=source_type, source_uri=uri, filename=name, **options
             )
 
     def download_pool(self, on_registered: Callable[[], None] | None = None) -> DownloadPool:

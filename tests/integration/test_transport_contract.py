@@ -19,7 +19,7 @@ import pytest
 from tests.kafka_broker import TansuBroker
 from vidigest.common.constants import HEADER_ERROR
 from vidigest.config import Settings
-from vidigest.messaging.delivery import DeliveryPolicy
+from vidigest.messaging.delivery import DeliveryPolicy, RecordsGiveUp
 from vidigest.messaging.embedded import EmbeddedBroker
 from vidigest.messaging.transport import HandleResult, Message, Outcome
 
@@ -54,11 +54,21 @@ class EmbeddedHarness:
         by_handler: set[bytes] = set()  # dead-lettered (and recorded) by the handler itself
         kept: dict[str, str] = {}  # what the broker's dead-letter sink received
 
-        def traced(message: Message, attempt: int) -> HandleResult:
-            result = handler(message, attempt)
-            if result.outcome is Outcome.DEAD_LETTERED:
-                by_handler.add(message.value)
-            return result
+        class Traced:
+            """The handler, noting what it dead-lettered itself; told of a give-up as the
+            handler would be (a wrapper must not hide `gave_up` from the broker)."""
+
+            def __call__(self, message: Message, attempt: int) -> HandleResult:
+                result = handler(message, attempt)
+                if result.outcome is Outcome.DEAD_LETTERED:
+                    by_handler.add(message.value)
+                return result
+
+            def gave_up(self, message: Message, error: str, attempts: int) -> None:
+                if isinstance(handler, RecordsGiveUp):
+                    handler.gave_up(message, error, attempts)
+
+        traced = Traced()
 
         def sink(subscriber: str, message: Message, error: str, attempts: int) -> None:
             assert (subscriber, attempts) == ("contract-consumer", MAX_ATTEMPTS)

@@ -109,23 +109,35 @@ class TranscriptService:
         self.records = GenericRepository(session, TranscriptRecord)
 
     def save(self, video_id: str, transcript: Transcript) -> TranscriptRecord:
+        """A complete transcript, its segments and words."""
+        return self._create(
+            video_id,
+            transcript,
+            text=transcript.text,
+            state=COMPLETE,
+            resume_at=transcript.duration,
+        )
+
+    def _create(
+        self, video_id: str, made: Transcript | Window, *, text: str, state: str, resume_at: float
+    ) -> TranscriptRecord:
         """Transcript, segments and words: three INSERT statements whatever the length."""
         record = self.records.add(
             TranscriptRecord(
                 id=new_uuid(),
                 video_id=video_id,
-                language=transcript.language,
-                language_probability=transcript.language_probability,
-                duration=transcript.duration,
-                model=transcript.model,
-                text=transcript.text,
-                state=COMPLETE,
-                resume_at=transcript.duration,
-                segment_count=len(transcript.segments),
+                language=made.language,
+                language_probability=made.language_probability,
+                duration=made.duration,
+                model=made.model,
+                text=text,
+                state=state,
+                resume_at=resume_at,
+                segment_count=len(made.segments),
             )
         )
         self.session.flush()  # the transcript row must exist before the rows that reference it
-        self._insert_segments(record.id, transcript.segments)
+        self._insert_segments(record.id, made.segments)
         return record
 
     def _insert_segments(self, transcript_id: str, segments: Sequence[Segment]) -> None:
@@ -164,23 +176,7 @@ class TranscriptService:
 
     def start_partial(self, video_id: str, window: Window) -> str:
         """Create the in-progress transcript with its first window."""
-        record = self.records.add(
-            TranscriptRecord(
-                id=new_uuid(),
-                video_id=video_id,
-                language=window.language,
-                language_probability=window.language_probability,
-                duration=window.duration,
-                model=window.model,
-                text="",
-                state=IN_PROGRESS,
-                resume_at=window.end,
-                segment_count=len(window.segments),
-            )
-        )
-        self.session.flush()
-        self._insert_segments(record.id, window.segments)
-        return record.id
+        return self._create(video_id, window, text="", state=IN_PROGRESS, resume_at=window.end).id
 
     def append(self, transcript_id: str, window: Window, *, stored: int, resume_at: float) -> None:
         """Append a window's segments to the in-progress transcript that holds `stored`
