@@ -37,7 +37,7 @@ import json, sys, time
 from vidigest.modules.transcription.asr import WhisperTranscriber
 spec, data_dir, files = sys.argv[1], sys.argv[2], sys.argv[3:]
 t = WhisperTranscriber(spec, data_dir=__import__("pathlib").Path(data_dir))
-t.load()
+t.load_weights()
 texts, audio, spent = [], 0.0, 0.0
 for f in files:
     started = time.perf_counter()

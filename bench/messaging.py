@@ -29,17 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.kafka_broker import TansuBroker
 from tests.throwaway_db import throwaway_database
 
-from vidigest.common.constants import Consumer as ConsumerName
 from vidigest.common.constants import EventType
-from vidigest.common.handlers import MessageHandler
+from vidigest.common.stages import TRANSCRIPTION
 from vidigest.common.types import Event
 from vidigest.config import Settings
 from vidigest.database.session import Database
 from vidigest.messaging.codec import encode_event
+from vidigest.messaging.delivery import DeliveryPolicy
+from vidigest.messaging.handler import MessageHandler
 from vidigest.messaging.models import OutboxEvent
 from vidigest.messaging.outbox import OutboxService
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.messaging.transport import HandleResult, Message
+from vidigest.modules.videos.service import fail_video
 from vidigest.providers.kafka.admin import create_topics
 from vidigest.providers.kafka.consumer import KafkaWorker
 from vidigest.providers.kafka.producer import KafkaPublisher
@@ -48,9 +50,7 @@ from vidigest.providers.kafka.producer import KafkaPublisher
 class NoOpStep:
     """A service that does nothing but announce it: one outbox event per message."""
 
-    consumer = ConsumerName.TRANSCRIPTION
-    event_type = EventType.VIDEO_REGISTERED
-    stage = "noop"
+    stage = TRANSCRIPTION  # its consumer name and event; the work is none
 
     def __init__(self, checks_before_work: bool) -> None:
         self.checks_before_work = checks_before_work
@@ -161,7 +161,12 @@ def consume_raw(settings: Settings, topic: str, n: int) -> float:
 def consume_handler(
     db: Database, settings: Settings, topic: str, n: int, checks_before_work: bool
 ) -> tuple[float, float]:
-    handler = MessageHandler(NoOpStep(checks_before_work), db.session_factory)
+    handler = MessageHandler(
+        NoOpStep(checks_before_work),
+        db.session_factory,
+        fail_video,
+        DeliveryPolicy.from_settings(settings),
+    )
     count = {"handled": 0, "statements": 0}
     times: list[float] = []
     done = threading.Event()

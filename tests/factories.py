@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from vidigest.common.constants import EventType
 from vidigest.common.types import Event, TranscriptionCompleted, VideoRegistered
-from vidigest.database.session import Database
+from vidigest.database.session import Database, SessionFactory
 from vidigest.messaging.codec import encode_event
+from vidigest.messaging.delivery import Backoff, DeliveryPolicy
+from vidigest.messaging.handler import MessageHandler, Step
 from vidigest.messaging.transport import Message
 from vidigest.modules.videos.models import Video
-from vidigest.modules.videos.service import VideoService
+from vidigest.modules.videos.service import VideoService, fail_video
+
+ResultT = TypeVar("ResultT")
+
+
+def message_handler(
+    step: Step[ResultT], session_factory: SessionFactory, max_attempts: int = 1
+) -> MessageHandler[ResultT]:
+    """A handler wired as `app.py` wires it: the videos' failure recorder, `max_attempts` tries."""
+    policy = DeliveryPolicy(max_attempts, Backoff(0.0, 0.0))
+    return MessageHandler(step, session_factory, fail_video, policy)
 
 
 def register_video(db: Database, path: Path | str = "/media/talk.mp4") -> Video:

@@ -1,6 +1,8 @@
-"""The composition root: settings -> database, models, steps, handlers, transports.
+"""The composition root: settings -> database, model cache, steps, handlers, transports.
 
-Both ways to run (embedded and distributed) are assembled here from the same parts.
+Both ways to run (embedded and distributed) are assembled here from the same parts. This is
+the one level that knows every feature: it builds each stage's step (`STEP_FACTORIES`) and
+injects the videos' failure recorder into the message handler.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from vidigest.common.constants import Topic
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
-from vidigest.common.handlers import MessageHandler
+from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
 from vidigest.common.types import ProgressReporter
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
@@ -22,19 +23,23 @@ from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.dead_letters import DeadLetterTable
 from vidigest.messaging.delivery import DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
+from vidigest.messaging.handler import MessageHandler, Step
 from vidigest.messaging.relay import OutboxRelay
-from vidigest.modules.summary.service import Summarizer, SummaryStep
-from vidigest.modules.transcription.service import Transcriber, TranscriptionStep
+from vidigest.modules.summary.step import Summarizer, SummaryStep
+from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.progress import FanOutProgress, StoredProgress
-from vidigest.modules.videos.service import VideoService
+from vidigest.modules.videos.service import VideoService, fail_video
 
-# Each worker and the topic it consumes.
-WORKERS: dict[str, Topic] = {
-    "transcription": Topic.VIDEO_REGISTERED,
-    "summary": Topic.TRANSCRIPTION_COMPLETED,
-}
+
+class Registration(TypedDict):
+    """What a caller chooses when registering a file (`VideoService.register`'s options)."""
+
+    language: str | None
+    model: str | None
+    audio_track: int
+
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
 
@@ -49,8 +54,9 @@ def open_database(settings: Settings, *, migrate: bool) -> Database:
 
 
 @dataclass
-class Models:
-    """Loads each model once per process, on first use."""
+class ModelCache:
+    """The ML models (speech recognition, summarizers), each loaded once per process on first
+    use. (Not the tables: those are the features' `models.py`.)"""
 
     settings: Settings
     _transcribers: dict[str, Transcriber] = field(default_factory=dict)
@@ -92,14 +98,14 @@ class Models:
 class Vidigest:
     settings: Settings
     database: Database
-    models: Models
+    models: ModelCache
     live_progress: LiveProgress | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, live_progress: LiveProgress | None = None) -> Vidigest:
         # The embedded database migrates itself; a shared one is migrated by `db upgrade`.
         database = open_database(settings, migrate=settings.embedded)
-        return cls(settings, database, Models(settings), live_progress)
+        return cls(settings, database, ModelCache(settings), live_progress)
 
     def progress_for(self, video_id: str, stage: str) -> ProgressReporter:
         stored = StoredProgress(self.database.session_factory, video_id, stage)
@@ -107,17 +113,13 @@ class Vidigest:
             return stored
         return FanOutProgress([stored, self.live_progress(video_id)])
 
-    def handler(self, worker: str) -> MessageHandler[Any]:
-        """The handler of one worker ("transcription" or "summary"), with its step."""
-        sf = self.database.session_factory
-        attempts = self.settings.max_attempts
-        if worker == "transcription":
-            step: Any = TranscriptionStep(self.models.transcriber, self.progress_for, sf)
-        elif worker == "summary":
-            step = SummaryStep(self.models.summarizer(), self.progress_for, sf)
-        else:
-            raise ValueError(f"unknown worker {worker!r}; expected one of {', '.join(WORKERS)}")
-        return MessageHandler(step, sf, attempts)
+    def handler(self, stage: Stage | str) -> MessageHandler[Any]:
+        """The message handler of one stage (or its name), with its step; ValueError for a
+        name that is no stage."""
+        stage = stage_named(stage) if isinstance(stage, str) else stage
+        step = STEP_FACTORIES[stage](self)
+        policy = DeliveryPolicy.from_settings(self.settings)
+        return MessageHandler(step, self.database.session_factory, fail_video, policy)
 
     def register_upload(
         self,
@@ -141,16 +143,9 @@ class Vidigest:
         try:
             target = folder / storage_name(name)
             shutil.copyfile(source, target)
-            with db_session_context(self.database.session_factory) as session:
-                return VideoService(session).register(
-                    media_path=target,
-                    source_type="upload",
-                    source_uri=readable(str(source.absolute())),
-                    filename=name,
-                    language=language,
-                    model=model,
-                    audio_track=audio_track,
-                )
+            uri = readable(str(source.absolute()))
+            options = Registration(language=language, model=model, audio_track=audio_track)
+            return self._register(target, "upload", uri, name, options)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -176,14 +171,16 @@ class Vidigest:
             return self.register_upload(
                 path, language=language, model=model, audio_track=audio_track
             )
+        options = Registration(language=language, model=model, audio_track=audio_track)
+        return self._register(path, "path", str(path), None, options)
+
+    def _register(
+        self, media: Path, source_type: str, uri: str, name: str | None, options: Registration
+    ) -> Video:
+        """One transaction: the video row and its `video.registered` event."""
         with db_session_context(self.database.session_factory) as session:
             return VideoService(session).register(
-                media_path=path,
-                source_type="path",
-                source_uri=str(path),
-                language=language,
-                model=model,
-                audio_track=audio_track,
+                media_path=media, source_type=source_type, source_uri=uri, filename=name, **options
             )
 
     def download_pool(self, on_registered: Callable[[], None] | None = None) -> DownloadPool:
@@ -204,9 +201,8 @@ class Vidigest:
             DeliveryPolicy.from_settings(self.settings),
             dead_letter=DeadLetterTable(self.database.session_factory),
         )
-        for worker, topic in WORKERS.items():
-            handler = self.handler(worker)
-            broker.subscribe(self.settings.topic(topic.value), handler.consumer, handler)
+        for stage in STAGES.values():
+            broker.subscribe(self.settings.topic(stage.topic), stage.consumer, self.handler(stage))
         relay = OutboxRelay(
             self.database.session_factory,
             broker,
@@ -217,3 +213,16 @@ class Vidigest:
 
     def close(self) -> None:
         self.database.dispose()
+
+
+# How each stage's step is built from the app's parts: the one place a stage meets its code
+# (what a stage is, its event, topic and consumer name: `common/stages.py`).
+STEP_FACTORIES: dict[Stage, Callable[[Vidigest], Step[Any]]] = {
+    TRANSCRIPTION: lambda app: TranscriptionStep(
+        app.models.transcriber, app.progress_for, app.database.session_factory
+    ),
+    SUMMARY: lambda app: SummaryStep(
+        app.models.summarizer(), app.progress_for, app.database.session_factory
+    ),
+}
+assert set(STEP_FACTORIES) == set(STAGES.values()), "every stage needs its step factory"

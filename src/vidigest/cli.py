@@ -56,7 +56,7 @@ AudioTrackOption = Annotated[
 def _check_audio_track(file: Path, track: int) -> None:
     """Refuse a track the file does not have, before any work."""
     from vidigest.common.exceptions import MediaError
-    from vidigest.modules.transcription.audio import probe_media
+    from vidigest.media.probe import probe_media
 
     if track > 0 and track >= (streams := probe_media(file).audio_streams):
         raise MediaError(f"{file} has {streams} audio stream(s): --audio-track {track} is not one")
@@ -107,7 +107,7 @@ def process(
     """Transcribe and summarize FILE; write transcript and summary files."""
     from vidigest.app import Vidigest
     from vidigest.console import RichProgress
-    from vidigest.modules.videos.export import write_outputs
+    from vidigest.export import write_outputs
 
     settings = _settings()
     if summarizer is not None:
@@ -144,16 +144,16 @@ def transcribe(
     audio_track: AudioTrackOption = 0,
 ) -> None:
     """Print the transcript of FILE to stdout (nothing is stored)."""
-    from vidigest.app import Models
+    from vidigest.app import ModelCache
     from vidigest.console import RichProgress
-    from vidigest.modules.transcription.audio import probe_media
+    from vidigest.media.probe import probe_media
     from vidigest.modules.transcription.formats import render
 
     probe_media(file)  # a bad file fails here, before the model loads
     _check_audio_track(file, audio_track)
     with RichProgress(err) as bars:
         transcript = (
-            Models(_settings())
+            ModelCache(_settings())
             .transcriber(model)
             .transcribe(file, language=_language(language), progress=bars, stream_index=audio_track)
         )
@@ -190,7 +190,7 @@ def videos_show(
 ) -> None:
     """Show one video: status, error, status history and summary."""
     from vidigest.app import open_database
-    from vidigest.modules.videos.export import describe_video
+    from vidigest.export import describe_video
 
     database = open_database(_settings(), migrate=_settings().embedded)
     description = describe_video(database.session_factory, video_id)
@@ -228,7 +228,7 @@ def submit(
 ) -> None:
     """Register FILE for the workers: copy it to the shared storage and print its id."""
     from vidigest.app import Vidigest
-    from vidigest.modules.transcription.audio import probe_media
+    from vidigest.media.probe import probe_media
 
     probe_media(file)  # refuse what no worker could decode, before copying it
     _check_audio_track(file, audio_track)
@@ -242,6 +242,7 @@ def submit(
     out.print(video.id)
 
 
+# A stage's name (`common/stages.py`) or the relay: `workers.PROCESSES`, checked by a test.
 WorkerName = Literal["transcription", "summary", "relay"]
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
@@ -253,7 +254,7 @@ def worker(
     name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay")],
     metrics_port: MetricsPort = None,
 ) -> None:
-    """Run one worker (or the outbox relay) against Kafka and the shared database."""
+    """Run the worker of one stage (or the outbox relay) against Kafka and the shared database."""
     from vidigest.workers import run_relay, run_worker, stop_on_signals
 
     stop = stop_on_signals()
@@ -273,7 +274,7 @@ def run_all(
     ] = None,
     grace: Annotated[float, typer.Option(help="Seconds a child gets to stop.")] = 30.0,
 ) -> None:
-    """Run every worker and the relay as child processes; restart any that dies."""
+    """Run each stage's workers and the relay as child processes; restart any that dies."""
     from vidigest.workers import Supervisor, run_all_children, stop_on_signals
 
     settings = _settings()
@@ -287,13 +288,13 @@ def run_all(
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the Kafka topics (idempotent); partitions and replication from settings."""
-    from vidigest.common.constants import Topic
+    from vidigest.common.constants import DEAD_LETTER_TOPIC, EventType
     from vidigest.providers.kafka.admin import create_topics
 
     settings = _settings()
     if settings.embedded:
         raise VidigestError("set VIDIGEST_KAFKA_BOOTSTRAP to create topics")
-    names = [settings.topic(t.value) for t in Topic]
+    names = [settings.topic(t) for t in (*(e.topic for e in EventType), DEAD_LETTER_TOPIC)]
     created = create_topics(settings, names)
     for name in names:
         out.print(f"{name}: {'created' if name in created else 'exists'}")

@@ -1,4 +1,5 @@
-"""Distributed mode: one worker or the relay per process, and `run-all` to supervise them.
+"""Distributed mode: one stage's worker or the relay per process, and `run-all` to supervise
+them. (A *worker* is the Kafka loop consuming one stage's topic, and the process running it.)
 
 Every process stops cleanly on SIGINT/SIGTERM: the in-flight message is finished (its offset
 committed) or handed back uncommitted, so the next owner processes it.
@@ -17,9 +18,10 @@ from types import FrameType
 
 from prometheus_client import start_http_server
 
-from vidigest.app import WORKERS, Vidigest
-from vidigest.common.constants import Topic
+from vidigest.app import Vidigest
+from vidigest.common.constants import DEAD_LETTER_TOPIC
 from vidigest.common.exceptions import ConfigurationError
+from vidigest.common.stages import STAGES
 from vidigest.config import Settings
 from vidigest.messaging.delivery import Backoff
 from vidigest.messaging.relay import OutboxRelay
@@ -27,7 +29,7 @@ from vidigest.messaging.relay import OutboxRelay
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
-PROCESSES = (*WORKERS, RELAY)
+PROCESSES = (*STAGES, RELAY)  # what `vidigest worker NAME` runs
 
 
 def stop_on_signals() -> threading.Event:
@@ -53,25 +55,28 @@ def _require_kafka(settings: Settings) -> None:
 
 
 def run_worker(
-    settings: Settings, worker: str, stop: threading.Event, metrics_port: int | None = None
+    settings: Settings, stage_name: str, stop: threading.Event, metrics_port: int | None = None
 ) -> None:
+    """The worker of the stage `stage_name`: a Kafka loop feeding the stage's handler."""
     from vidigest.providers.kafka.consumer import KafkaWorker
 
     _require_kafka(settings)
-    if worker not in WORKERS:
-        raise ConfigurationError(f"unknown worker {worker!r}; expected one of {', '.join(WORKERS)}")
+    if stage_name not in STAGES:
+        raise ConfigurationError(
+            f"unknown stage {stage_name!r}; expected one of {', '.join(STAGES)}"
+        )
+    stage = STAGES[stage_name]
     if metrics_port:
         start_http_server(metrics_port, addr="0.0.0.0")
     vidigest = Vidigest.open(settings)
     try:
-        handler = vidigest.handler(worker)
         KafkaWorker(
             settings,
-            [settings.topic(WORKERS[worker].value)],
-            handler,
-            settings.topic(Topic.DEAD_LETTER.value),
-            group_id=f"{settings.consumer_group}.{handler.consumer}",
-            name=handler.consumer,
+            [settings.topic(stage.topic)],
+            vidigest.handler(stage),
+            settings.topic(DEAD_LETTER_TOPIC),
+            group_id=f"{settings.consumer_group}.{stage.consumer}",
+            name=stage.consumer,
         ).run(stop)
     finally:
         vidigest.close()

@@ -19,8 +19,8 @@ from tests.api.test_api import assert_error, upload
 from vidigest.app import Vidigest
 from vidigest.common.constants import VideoStatus
 from vidigest.database.session import Database, db_session_context
+from vidigest.export import describe_video
 from vidigest.messaging.models import OutboxEvent
-from vidigest.modules.videos.export import describe_video
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService
 

@@ -19,10 +19,10 @@ from tests.wer import wer
 from vidigest.app import Vidigest
 from vidigest.common.constants import VideoStatus
 from vidigest.config import Settings
+from vidigest.export import describe_video
 from vidigest.messaging.models import OutboxEvent, ProcessedMessage
 from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import TranscriptRecord
-from vidigest.modules.videos.export import describe_video
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.llm_server import MODEL_ALIAS, LlamaServer, free_port
 from tests.unit.test_extractive import build, load_topics, true_chapter_spans
-from vidigest.app import Models
+from vidigest.app import ModelCache
 from vidigest.common.exceptions import ConfigurationError
 from vidigest.common.types import Summary, Transcript
 from vidigest.config import Settings
@@ -206,12 +206,12 @@ def test_unreachable_endpoint_falls_back_at_once(
 
 
 def test_settings_select_the_summarizer(server: LlamaServer) -> None:
-    llm = Models(
+    llm = ModelCache(
         Settings(summarizer="llm", llm_base_url=server.base_url, llm_model=MODEL_ALIAS)
     ).summarizer()
     assert isinstance(llm, LLMSummarizer)
     assert llm.config.base_url == server.base_url
-    models = Models(Settings())
+    models = ModelCache(Settings())
     assert isinstance(models.summarizer(), ExtractiveSummarizer)
     with pytest.raises(ConfigurationError, match="VIDIGEST_LLM_MODEL"):
         models.summarizer("llm")  # no model configured

@@ -19,7 +19,7 @@ import pytest
 from tests.kafka_broker import TansuBroker
 from vidigest.common.constants import HEADER_ERROR
 from vidigest.config import Settings
-from vidigest.messaging.delivery import DeliveryPolicy
+from vidigest.messaging.delivery import DeliveryPolicy, RecordsGiveUp
 from vidigest.messaging.embedded import EmbeddedBroker
 from vidigest.messaging.transport import HandleResult, Message, Outcome
 
@@ -54,11 +54,21 @@ class EmbeddedHarness:
         by_handler: set[bytes] = set()  # dead-lettered (and recorded) by the handler itself
         kept: dict[str, str] = {}  # what the broker's dead-letter sink received
 
-        def traced(message: Message, attempt: int) -> HandleResult:
-            result = handler(message, attempt)
-            if result.outcome is Outcome.DEAD_LETTERED:
-                by_handler.add(message.value)
-            return result
+        class Traced:
+            """The handler, noting what it dead-lettered itself; told of a give-up as the
+            handler would be (a wrapper must not hide `gave_up` from the broker)."""
+
+            def __call__(self, message: Message, attempt: int) -> HandleResult:
+                result = handler(message, attempt)
+                if result.outcome is Outcome.DEAD_LETTERED:
+                    by_handler.add(message.value)
+                return result
+
+            def gave_up(self, message: Message, error: str, attempts: int) -> None:
+                if isinstance(handler, RecordsGiveUp):
+                    handler.gave_up(message, error, attempts)
+
+        traced = Traced()
 
         def sink(subscriber: str, message: Message, error: str, attempts: int) -> None:
             assert (subscriber, attempts) == ("contract-consumer", MAX_ATTEMPTS)
@@ -283,3 +293,35 @@ def test_retry_at_the_final_attempt_is_dead_lettered(harness: Harness) -> None:
     harness.run(sent, handler, until=lambda: ("k:1", 1) in seen)
     assert seen == [("k:0", 1), ("k:0", 2), ("k:0", 3), ("k:1", 1)]
     assert harness.dead_lettered(1) == [("k:0", "test")]
+
+
+class GivingUpHandler:
+    """A handler that always raises and has a `gave_up` method, as the `MessageHandler` does
+    (there it sets the video FAILED): the transport's loop must tell it once, at the end."""
+
+    def __init__(self) -> None:
+        self.seen: Seen = []
+        self.told: list[tuple[str, str, int]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, message: Message, attempt: int) -> HandleResult:
+        with self._lock:
+            self.seen.append((message.value.decode(), attempt))
+        if message.value == b"k:0":
+            raise RuntimeError("handler bug")
+        return HandleResult(Outcome.PROCESSED)
+
+    def gave_up(self, message: Message, error: str, attempts: int) -> None:
+        with self._lock:
+            self.told.append((message.value.decode(), error, attempts))
+
+
+def test_the_handler_is_told_when_the_transport_gives_up(harness: Harness) -> None:
+    """A message the loop dead-letters on the handler's behalf reaches the handler's
+    `gave_up` once, with the error and the attempts, before the next message is handled."""
+    handler = GivingUpHandler()
+    harness.run(
+        messages(harness.topic, ["k"], per_key=2), handler, until=lambda: ("k:1", 1) in handler.seen
+    )
+    assert handler.told == [("k:0", "RuntimeError: handler bug", MAX_ATTEMPTS)]
+    assert harness.dead_lettered(1) == [("k:0", "RuntimeError: handler bug")]

@@ -246,7 +246,7 @@ def test_librivox_wer_and_well_formed(fast: WhisperTranscriber) -> None:
 def test_small_windows_lose_no_words(fast: WhisperTranscriber) -> None:
     whole = fast.transcribe(LIBRIVOX)
     small = WhisperTranscriber("fast", window_seconds=8.0)
-    small._resolved, small._model = fast.resolved, fast.load()  # share the loaded model
+    small._resolved, small._model = fast.resolved, fast.load_weights()  # share the loaded model
     progress = RecordingProgress()
     windowed = small.transcribe(LIBRIVOX, progress=progress)
     assert len(progress.updates("transcribe")) >= 4  # it really ran in several windows
@@ -258,7 +258,7 @@ def test_small_windows_lose_no_words(fast: WhisperTranscriber) -> None:
 
 @pytest.mark.slow
 def test_model_is_loaded_once_and_reused(fast: WhisperTranscriber) -> None:
-    assert fast.load() is fast.load()
+    assert fast.load_weights() is fast.load_weights()
     assert fast.multilingual is False
 
 
@@ -412,7 +412,7 @@ def test_resumed_windows_are_the_uninterrupted_ones(fast: WhisperTranscriber) ->
     """Resuming at any window's end (with the count and end of the segments before it and the
     locked language) yields exactly the windows an uninterrupted run yields after it."""
     small = WhisperTranscriber("fast", window_seconds=8.0)
-    small._resolved, small._model = fast.resolved, fast.load()
+    small._resolved, small._model = fast.resolved, fast.load_weights()
     windows = list(small.iter_windows(LIBRIVOX))
     assert len(windows) >= 4 and [w.last for w in windows] == [False] * (len(windows) - 1) + [True]
     assert windows[0].start == 0.0

@@ -17,12 +17,8 @@ from vidigest.common.exceptions import (
     MediaTooLongError,
     NoAudioStreamError,
 )
-from vidigest.modules.transcription.audio import (
-    MediaInfo,
-    check_duration,
-    iter_audio,
-    probe_media,
-)
+from vidigest.media.probe import MediaInfo, check_duration, probe_media
+from vidigest.modules.transcription.audio import iter_audio
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
 INVALID = "Invalid data found when processing input"

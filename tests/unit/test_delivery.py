@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.factories import register_video
-from vidigest.common.constants import Topic
+from vidigest.common.constants import EventType
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.dead_letters import DeadLetterTable
 from vidigest.messaging.delivery import Backoff, DeadLetter, DeliveryPolicy, Done, Retry
@@ -82,7 +82,7 @@ def test_embedded_broker_keeps_a_given_up_message_and_recover_skips_it(db: Datab
         broker = EmbeddedBroker(
             POLICY, dead_letter=DeadLetterTable(db.session_factory), sleep=lambda _s: None
         )
-        broker.subscribe(Topic.VIDEO_REGISTERED.value, "tester", handler)
+        broker.subscribe(EventType.VIDEO_REGISTERED.topic, "tester", handler)
         return EmbeddedRuntime(OutboxRelay(db.session_factory, broker), broker)
 
     (delivery,) = runtime().run_until_idle()

@@ -11,17 +11,21 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import event_message, register_video, registered_event
-from vidigest.common.constants import Consumer, EventType, VideoStatus
+from tests.factories import event_message, message_handler, register_video, registered_event
+from vidigest.common.constants import EventType, VideoStatus
 from vidigest.common.exceptions import NoAudioStreamError
-from vidigest.common.handlers import MessageHandler
+from vidigest.common.stages import TRANSCRIPTION, Stage
 from vidigest.common.types import Event, VideoRegistered
 from vidigest.database.session import Database
 from vidigest.messaging.codec import parse_payload
+from vidigest.messaging.dead_letters import DeadLetterTable
+from vidigest.messaging.delivery import Backoff, DeliveryPolicy
+from vidigest.messaging.embedded import EmbeddedBroker
+from vidigest.messaging.handler import MessageHandler
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
 from vidigest.messaging.transport import Message, Outcome
 from vidigest.modules.videos.models import Video, VideoStatusLog
-from vidigest.modules.videos.service import VideoService
+from vidigest.modules.videos.service import VideoService, fail_video
 
 
 @dataclass
@@ -32,9 +36,7 @@ class CountingStep:
     failures: list[Exception] = field(default_factory=list)
     gate: threading.Event | None = None
     runs: int = 0
-    consumer: Consumer = Consumer.TRANSCRIPTION
-    event_type: EventType = EventType.VIDEO_REGISTERED
-    stage: str = "transcription"
+    stage: Stage = TRANSCRIPTION
     checks_before_work: bool = True
 
     def video_id(self, event: Event) -> str:
@@ -82,7 +84,7 @@ def video_row(db: Database, video_id: str) -> Video:
 def test_processes_once_and_ignores_redelivery(db: Database) -> None:
     video = register_video(db)
     step = CountingStep()
-    handler = MessageHandler(step, db.session_factory)
+    handler = message_handler(step, db.session_factory)
     message = event_message(registered_event(video))
     assert handler(message).outcome is Outcome.PROCESSED
     assert handler(message).outcome is Outcome.DUPLICATE
@@ -98,7 +100,7 @@ def test_processes_once_and_ignores_redelivery(db: Database) -> None:
 def test_transient_errors_are_retried_then_succeed(db: Database) -> None:
     video = register_video(db)
     step = CountingStep(failures=[ConnectionError("model server hiccup")])
-    handler = MessageHandler(step, db.session_factory, max_attempts=3)
+    handler = message_handler(step, db.session_factory, max_attempts=3)
     message = event_message(registered_event(video))
     first = handler(message, 1)
     assert first.outcome is Outcome.RETRY and "hiccup" in (first.error or "")
@@ -110,7 +112,7 @@ def test_transient_errors_are_retried_then_succeed(db: Database) -> None:
 def test_transient_errors_fail_the_video_after_the_last_attempt(db: Database) -> None:
     video = register_video(db)
     step = CountingStep(failures=[ConnectionError("down")] * 2)
-    handler = MessageHandler(step, db.session_factory, max_attempts=2)
+    handler = message_handler(step, db.session_factory, max_attempts=2)
     message = event_message(registered_event(video))
     assert handler(message, 1).outcome is Outcome.RETRY
     result = handler(message, 2)
@@ -126,7 +128,7 @@ def test_transient_errors_fail_the_video_after_the_last_attempt(db: Database) ->
 def test_permanent_errors_fail_at_once_with_the_reason(db: Database) -> None:
     video = register_video(db, "/media/silent.mp4")
     step = CountingStep(failures=[NoAudioStreamError("/media/silent.mp4")])
-    handler = MessageHandler(step, db.session_factory, max_attempts=5)
+    handler = message_handler(step, db.session_factory, max_attempts=5)
     result = handler(event_message(registered_event(video)), 1)
     assert result.outcome is Outcome.DEAD_LETTERED
     # the reason names the file, never the server path it is stored at
@@ -160,7 +162,7 @@ def test_permanent_errors_fail_at_once_with_the_reason(db: Database) -> None:
 def test_malformed_messages_are_dead_lettered_not_raised(
     db: Database, value: bytes, error: str
 ) -> None:
-    handler = MessageHandler(CountingStep(), db.session_factory)
+    handler = message_handler(CountingStep(), db.session_factory)
     message = Message(topic="video.registered", key="k", value=value, origin="video.registered/0/7")
     result = handler(message)
     assert result.outcome is Outcome.DEAD_LETTERED
@@ -174,7 +176,7 @@ def test_malformed_messages_are_dead_lettered_not_raised(
 def test_nul_bytes_and_huge_metadata_are_stored_not_retried(db: Database) -> None:
     """Regression: PostgreSQL text cannot hold NUL; recording such a message used to fail,
     which turned a bad message into an endless retry."""
-    handler = MessageHandler(CountingStep(), db.session_factory)
+    handler = message_handler(CountingStep(), db.session_factory)
     body = {
         "event_type": "video.registered",
         "aggregate_id": "v\u0000",
@@ -205,7 +207,7 @@ def test_failure_of_a_deleted_video_still_dead_letters(db: Database) -> None:
     with db.session() as session:
         session.delete(session.get(Video, video.id))
     step = CountingStep()
-    result = MessageHandler(step, db.session_factory)(event_message(registered_event(video)))
+    result = message_handler(step, db.session_factory)(event_message(registered_event(video)))
     assert result.outcome is Outcome.DEAD_LETTERED
     assert f"video {video.id} not found" in (result.error or "")
     assert count(db, DeadLetter) == 1
@@ -214,7 +216,7 @@ def test_failure_of_a_deleted_video_still_dead_letters(db: Database) -> None:
 def test_a_cheap_step_runs_in_one_transaction_and_still_dedupes(db: Database) -> None:
     video = register_video(db)
     step = CountingStep(checks_before_work=False)
-    handler = MessageHandler(step, db.session_factory)
+    handler = message_handler(step, db.session_factory)
     message = event_message(registered_event(video))
     assert handler(message).outcome is Outcome.PROCESSED
     assert handler(message).outcome is Outcome.DUPLICATE  # detected at commit, after the work
@@ -230,7 +232,7 @@ def test_concurrent_deliveries_on_postgres_process_once(postgres_db: Database) -
     video = register_video(postgres_db)
     gate = threading.Event()
     step = CountingStep(gate=gate)
-    handler = MessageHandler(step, postgres_db.session_factory)
+    handler = message_handler(step, postgres_db.session_factory)
     message = event_message(registered_event(video))
     outcomes: list[Outcome] = []
     threads = [
@@ -246,3 +248,50 @@ def test_concurrent_deliveries_on_postgres_process_once(postgres_db: Database) -
     assert sorted(outcomes) == [Outcome.DUPLICATE, Outcome.PROCESSED]
     assert count(postgres_db, OutboxEvent, event_type="transcription.completed") == 1
     assert count(postgres_db, VideoStatusLog, video_id=video.id, to_status="TRANSCRIBED") == 1
+
+
+def test_a_message_the_loop_gives_up_on_fails_its_video(db: Database) -> None:
+    """The handler could not record the failure itself (its recorder kept failing), so the
+    delivery loop gave up on the message at the last attempt: the loop tells the handler,
+    which sets the video FAILED (before: it stayed TRANSCRIBING for ever), and the broker's
+    dead-letter table keeps the message."""
+    video = register_video(db)
+    calls = {"n": 0}
+
+    def flaky_recorder(session: Session, video_id: str, stage: str, reason: str) -> None:
+        calls["n"] += 1
+        if calls["n"] <= 3:  # the handler's own three tries to record the failure
+            raise RuntimeError("recorder unavailable")
+        fail_video(session, video_id, stage, reason)
+
+    step = CountingStep(failures=[NoAudioStreamError("talk.mp4", "/media/talk.mp4")] * 3)
+    policy = DeliveryPolicy(3, Backoff(0.0, 0.0))
+    handler = MessageHandler(step, db.session_factory, flaky_recorder, policy)
+    broker = EmbeddedBroker(policy, DeadLetterTable(db.session_factory), sleep=lambda _s: None)
+    broker.subscribe(TRANSCRIPTION.topic, TRANSCRIPTION.consumer, handler)
+    broker.publish([event_message(registered_event(video), TRANSCRIPTION.topic)])
+
+    [delivery] = broker.drain()
+    assert delivery.result.outcome is Outcome.DEAD_LETTERED
+    assert (step.runs, calls["n"]) == (3, 4)
+    row = video_row(db, video.id)
+    assert row.status == "FAILED"
+    assert row.error is not None
+    assert row.error.startswith("transcription failed after 3 attempt(s): RuntimeError")
+    assert count(db, OutboxEvent, event_type="video.failed") == 1
+    assert count(db, DeadLetter) == 1
+    assert count(db, ProcessedMessage, outcome="failed") == 1
+
+
+def test_giving_up_leaves_an_ended_video_as_it_is(db: Database) -> None:
+    """A second give-up (another copy of the message) finds the video FAILED already: its
+    first reason and its one `video.failed` event stay."""
+    video = register_video(db)
+    message = event_message(registered_event(video))
+    handler = message_handler(CountingStep(), db.session_factory)
+    handler.gave_up(message, "RuntimeError: first", 3)
+    handler.gave_up(message, "RuntimeError: second", 3)
+    row = video_row(db, video.id)
+    assert row.status == "FAILED"
+    assert row.error == "transcription failed after 3 attempt(s): RuntimeError: first"
+    assert count(db, OutboxEvent, event_type="video.failed") == 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.exc import OperationalError
 
-from tests.factories import event_message, register_video, registered_event
+from tests.factories import event_message, message_handler, register_video, registered_event
 from tests.ports import free_port
 from tests.unit.test_handler import CountingStep, count
-from vidigest.common.handlers import MessageHandler
 from vidigest.database.session import Database
 from vidigest.messaging.models import DeadLetter
 from vidigest.messaging.transport import Outcome
@@ -21,7 +20,7 @@ def test_unreachable_database_is_retried_without_counting(sqlite_db: Database) -
         connect_args={"connect_timeout": 5},
     )
     try:
-        handler = MessageHandler(CountingStep(), nowhere.session_factory, max_attempts=2)
+        handler = message_handler(CountingStep(), nowhere.session_factory, max_attempts=2)
         for attempt in (1, 2, 3):  # the last attempt and past it: still a retry
             result = handler(message, attempt)
             assert result.outcome is Outcome.RETRY
@@ -36,7 +35,7 @@ def test_database_error_of_a_reachable_database_counts(sqlite_db: Database) -> N
     message = event_message(registered_event(register_video(sqlite_db)))
     failure = OperationalError("SELECT broken", {}, Exception("no such column"))
     step = CountingStep(failures=[failure, failure])
-    handler = MessageHandler(step, sqlite_db.session_factory, max_attempts=2)
+    handler = message_handler(step, sqlite_db.session_factory, max_attempts=2)
 
     first = handler(message, 1)
     assert first.outcome is Outcome.RETRY and not first.transient

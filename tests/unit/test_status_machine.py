@@ -12,24 +12,22 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import event_message, register_video, registered_event
+from tests.factories import event_message, message_handler, register_video, registered_event
 from tests.unit.test_handler import CountingStep, count, video_row
 from vidigest.common.constants import (
     ALLOWED_TRANSITIONS,
     INITIAL_STATUSES,
-    Consumer,
-    EventType,
     VideoStatus,
     allowed_from,
 )
-from vidigest.common.handlers import MessageHandler
+from vidigest.common.stages import TRANSCRIPTION, Stage
 from vidigest.common.text import user_reason
 from vidigest.common.types import Event, VideoRegistered
 from vidigest.database.session import Database
+from vidigest.media.probe import probe_media
 from vidigest.messaging.codec import parse_payload
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
 from vidigest.messaging.transport import Outcome
-from vidigest.modules.transcription.audio import probe_media
 from vidigest.modules.videos.models import Video, VideoStatusLog
 from vidigest.modules.videos.service import VideoService
 
@@ -53,7 +51,7 @@ def test_a_message_for_a_video_past_the_stage_is_a_clean_no_op(db: Database) -> 
         VideoService(session).transition(video.id, VideoStatus.TRANSCRIBING)
         VideoService(session).transition(video.id, VideoStatus.TRANSCRIBED)
     step = CountingStep()
-    handler = MessageHandler(step, db.session_factory, max_attempts=4)
+    handler = message_handler(step, db.session_factory, max_attempts=4)
     message = event_message(registered_event(video))
     assert handler(message).outcome is Outcome.DUPLICATE
     assert handler(message).outcome is Outcome.DUPLICATE
@@ -77,7 +75,7 @@ def test_a_stale_complete_is_refused_and_stores_nothing(db: Database) -> None:
                 VideoService(session).fail(video.id, "transcription", "gave up elsewhere")
             return super().run(event)
 
-    result = MessageHandler(FailingMeanwhile(), db.session_factory)(
+    result = message_handler(FailingMeanwhile(), db.session_factory)(
         event_message(registered_event(video))
     )
     assert result.outcome is Outcome.DUPLICATE
@@ -100,9 +98,7 @@ class DuplicateRowStep:
 
     secret: str
     runs: int = 0
-    consumer: Consumer = Consumer.TRANSCRIPTION
-    event_type: EventType = EventType.VIDEO_REGISTERED
-    stage: str = "transcription"
+    stage: Stage = TRANSCRIPTION
     checks_before_work: bool = True
     seen: list[Any] = field(default_factory=list)
 
@@ -132,7 +128,7 @@ class DuplicateRowStep:
 def test_an_integrity_error_fails_after_one_attempt_without_sql(db: Database) -> None:
     video = register_video(db)
     step = DuplicateRowStep(secret="confidential transcript words")
-    handler = MessageHandler(step, db.session_factory, max_attempts=4)
+    handler = message_handler(step, db.session_factory, max_attempts=4)
     result = handler(event_message(registered_event(video)), 1)
     assert result.outcome is Outcome.DEAD_LETTERED
     assert step.runs == 1
@@ -154,7 +150,7 @@ def test_an_integrity_error_fails_after_one_attempt_without_sql(db: Database) ->
 def test_a_value_error_is_permanent(db: Database) -> None:
     video = register_video(db)
     step = CountingStep(failures=[ValueError("bad value"), ValueError("bad value")])
-    result = MessageHandler(step, db.session_factory, max_attempts=4)(
+    result = message_handler(step, db.session_factory, max_attempts=4)(
         event_message(registered_event(video)), 1
     )
     assert result.outcome is Outcome.DEAD_LETTERED and step.runs == 1
@@ -175,7 +171,7 @@ def test_a_corrupt_file_fails_with_its_name_not_its_server_path(
     stored.parent.mkdir(parents=True)
     stored.write_bytes(b"this is not a video at all" * 100)
     video = register_video(db, stored)
-    result = MessageHandler(ProbingStep(), db.session_factory)(
+    result = message_handler(ProbingStep(), db.session_factory)(
         event_message(registered_event(video))
     )
     assert result.outcome is Outcome.DEAD_LETTERED

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import SAMPLES
-from tests.factories import event_message, register_video, registered_event
-from vidigest.common.handlers import MessageHandler
+from tests.factories import event_message, message_handler, register_video, registered_event
 from vidigest.common.types import NullProgress, ProgressReporter, Segment, Word
 from vidigest.database.session import Database
 from vidigest.messaging.transport import Outcome
@@ -18,9 +17,9 @@ from vidigest.modules.transcription.models import TranscriptRecord, TranscriptSe
 from vidigest.modules.transcription.service import (
     TranscriptConflictError,
     TranscriptionResult,
-    TranscriptionStep,
     TranscriptService,
 )
+from vidigest.modules.transcription.step import TranscriptionStep
 from vidigest.modules.videos.models import Video
 
 TALK = SAMPLES / "three_topics_talk.mp4"
@@ -122,7 +121,7 @@ def test_handler_resumes_a_crashed_transcription(sqlite_db: Database, tmp_path: 
         return reporters.pop(0) if reporters else NullProgress()
 
     step = TranscriptionStep(lambda _spec: transcriber, progress_for, sqlite_db.session_factory)
-    handler = MessageHandler(step, sqlite_db.session_factory, max_attempts=3)
+    handler = message_handler(step, sqlite_db.session_factory, max_attempts=3)
     video = register_video(sqlite_db, TALK)
     message = event_message(registered_event(video))
 

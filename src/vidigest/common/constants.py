@@ -1,4 +1,5 @@
-"""Names shared by every part of the system: statuses, event types, topics, consumers."""
+"""Names shared by every part of the system: statuses, event types, topics (the stages and
+their consumer names: `stages.py`)."""
 
 from enum import StrEnum
 
@@ -47,32 +48,16 @@ class EventType(StrEnum):
     SUMMARY_COMPLETED = "summary.completed"
     VIDEO_FAILED = "video.failed"
 
-
-class Topic(StrEnum):
-    """Logical topic names; a deployment may prefix them (settings.topic_prefix)."""
-
-    VIDEO_REGISTERED = "video.registered"
-    TRANSCRIPTION_COMPLETED = "transcription.completed"
-    SUMMARY_COMPLETED = "summary.completed"
-    VIDEO_FAILED = "video.failed"
-    DEAD_LETTER = "vidigest.dead-letter"
+    @property
+    def topic(self) -> str:
+        """Each event type travels on the logical topic of its own name (a deployment may
+        prefix it: `settings.topic`)."""
+        return self.value
 
 
-# Each event type travels on the topic of the same name.
-TOPIC_FOR_EVENT: dict[EventType, Topic] = {
-    EventType.VIDEO_REGISTERED: Topic.VIDEO_REGISTERED,
-    EventType.TRANSCRIPTION_COMPLETED: Topic.TRANSCRIPTION_COMPLETED,
-    EventType.SUMMARY_COMPLETED: Topic.SUMMARY_COMPLETED,
-    EventType.VIDEO_FAILED: Topic.VIDEO_FAILED,
-}
-
-
-class Consumer(StrEnum):
-    """Consumer names: the idempotency key is (consumer, event id)."""
-
-    TRANSCRIPTION = "transcription-worker"
-    SUMMARY = "summary-worker"
-
+# Where the Kafka worker copies a message it gave up on (the embedded broker's counterpart is
+# the `dead_letters` table).
+DEAD_LETTER_TOPIC = "vidigest.dead-letter"
 
 AGGREGATE_VIDEO = "video"
 

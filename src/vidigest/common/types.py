@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
@@ -133,6 +134,10 @@ class ProgressReporter(Protocol):
     def update(self, stage: str, completed: float) -> None: ...
 
     def finish(self, stage: str) -> None: ...
+
+
+# (video id, stage of the work: "transcribe", "summarize") -> the reporter of its progress
+ProgressFactory = Callable[[str, str], ProgressReporter]
 
 
 class NullProgress:

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -55,6 +55,18 @@ def new_uuid() -> str:
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+# `Table.info` key of a table whose rows are results of one video's processing (a transcript, a
+# summary; a `video_id` column): they are cleared when the video is retried. Each feature marks
+# its own tables, so the videos feature clears them without importing the features above it.
+VIDEO_RESULT = "video_result"
+
+
+def video_result_tables() -> list[Table]:
+    """The marked tables of every model imported (dependents first). A process that changes
+    videos imports every feature (the app, `database/models.py`), so none is missed."""
+    return [t for t in reversed(Base.metadata.sorted_tables) if t.info.get(VIDEO_RESULT)]
 
 
 class CreatedAtMixin:

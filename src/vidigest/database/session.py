@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -62,7 +62,7 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    def session(self) -> Any:
+    def session(self) -> AbstractContextManager[Session]:
         """`with db.session() as s:` — the same as db_session_context(db.session_factory)."""
         return db_session_context(self.session_factory)
 

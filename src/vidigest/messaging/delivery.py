@@ -19,7 +19,8 @@ The rules, in one place:
 * Any other RETRY counts: the next call gets `attempt + 1`, after `backoff(attempt)`. At the
   final attempt (`attempt >= max_attempts`) the message is dead-lettered instead: the handler
   normally decides that itself (it records the failure), this is the safety net for a handler
-  that cannot (a bug that raises, a failure that could not be recorded).
+  that cannot (a bug that raises, a failure that could not be recorded). A handler that has a
+  `gave_up` method (`RecordsGiveUp`) is told, so that the video is set FAILED there too.
 * DEAD_LETTERED from the handler: the failure is recorded already (`recorded=True`); the Kafka
   worker still copies the message to the dead-letter topic.
 """
@@ -29,7 +30,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from sqlalchemy.exc import StatementError
 
 from vidigest.messaging.transport import HandleResult, Message, Outcome
 
@@ -39,6 +42,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message, int], HandleResult]
+
+
+@runtime_checkable
+class RecordsGiveUp(Protocol):
+    """A handler that wants to know when the loop gave up on a message on its behalf (the
+    `MessageHandler` sets the video FAILED)."""
+
+    def gave_up(self, message: Message, error: str, attempts: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,7 @@ class DeliveryPolicy:
                 attempt,
                 verdict.error,
             )
+            _tell_gave_up(handler, message, verdict.error, attempt, name)
         return verdict
 
     def decide(self, outcome: HandleResult | Exception, attempt: int, outages: int = 0) -> Verdict:
@@ -146,7 +158,24 @@ class DeliveryPolicy:
         return Retry(self.backoff.seconds(attempt), attempt + 1, 0, outcome.error, False)
 
 
+def _tell_gave_up(handler: Handler, message: Message, error: str, attempt: int, name: str) -> None:
+    """The one place a given-up message reaches its handler, whichever transport delivered it.
+    Best effort: the transport keeps the message whatever happens here."""
+    if not isinstance(handler, RecordsGiveUp):
+        return
+    try:
+        handler.gave_up(message, error, attempt)
+    except Exception:
+        log.exception("%s: could not record the failure of %s", name, message.origin)
+
+
 def describe(exc: BaseException) -> str:
-    """`Type: message`, the error text both transports put on a dead letter."""
+    """The exception in words a user may read: `Type: message`, the error text both transports
+    put on a dead letter and the handler on a failed video. A database error says which kind it
+    was, never its text: that holds the SQL statement and its parameters (transcript text)."""
+    if isinstance(exc, StatementError):
+        orig = getattr(exc, "orig", None)
+        kind = type(orig).__name__ if orig is not None else type(exc).__name__
+        return f"the results could not be stored (database error: {kind})"
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

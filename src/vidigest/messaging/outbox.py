@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from vidigest.common.constants import AGGREGATE_VIDEO, TOPIC_FOR_EVENT
+from vidigest.common.constants import AGGREGATE_VIDEO
 from vidigest.common.types import Event
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.models import OutboxEvent
@@ -27,7 +27,7 @@ class OutboxService:
             event_type=event.event_type.value,
             aggregate_type=aggregate_type,
             aggregate_id=event.aggregate_id,
-            topic=TOPIC_FOR_EVENT[event.event_type].value,
+            topic=event.event_type.topic,
             payload=event.model_dump(mode="json"),
         )
         return self.repository.add(row)

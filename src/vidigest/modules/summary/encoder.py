@@ -186,7 +186,7 @@ class SentenceEncoder:
     """Embeds sentences with all-MiniLM-L6-v2; unit-length float32 vectors of 384 dimensions.
 
     The model is loaded on first use and kept by this instance; the process shares one instance
-    through `app.Models` (the one model cache), so it is loaded once per process.
+    through `app.ModelCache` (the one model cache), so it is loaded once per process.
     """
 
     dim = EMBEDDING_DIM

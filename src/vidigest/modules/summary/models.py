@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vidigest.database.base import Base, CreatedAtMixin, JsonDocument, new_uuid
+from vidigest.database.base import VIDEO_RESULT, Base, CreatedAtMixin, JsonDocument, new_uuid
 
 
 class VideoSummaryRecord(CreatedAtMixin, Base):
     __tablename__ = "video_summaries"
+    __table_args__ = {"info": {VIDEO_RESULT: True}}  # cleared on retry
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), unique=True)

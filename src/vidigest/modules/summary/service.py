@@ -1,47 +1,23 @@
-"""The summary worker's domain part, and stored summaries."""
+"""Stored summaries: the storage side of the summary stage (its step: `step.py`)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from sqlalchemy.orm import Session
 
-from vidigest.common.constants import Consumer, EventType, VideoStatus
+from vidigest.common.constants import EventType, VideoStatus
 from vidigest.common.exceptions import NotFoundError
 from vidigest.common.types import (
     Chapter,
     Event,
     KeyPoint,
-    ProgressReporter,
     Summary,
     SummaryCompleted,
-    Transcript,
-    TranscriptionCompleted,
 )
 from vidigest.database.base import new_uuid
 from vidigest.database.repository import GenericRepository
-from vidigest.database.session import SessionFactory
-from vidigest.messaging.codec import parse_payload
 from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.summary.models import VideoSummaryRecord
-from vidigest.modules.transcription.service import ProgressFactory, load_transcript
 from vidigest.modules.videos.service import VideoService
-
-
-class Summarizer(Protocol):
-    def summarize(self, transcript: Transcript, progress: ProgressReporter = ...) -> Summary: ...
-
-
-def nothing_said_summary(transcript: Transcript) -> Summary:
-    """A transcript without speech (music, silence) completes with an empty summary."""
-    return Summary(
-        abstract="",
-        key_points=(),
-        chapters=(),
-        keywords=(),
-        method="none",
-        metadata={"reason": "no speech was detected", "duration": transcript.duration},
-    )
 
 
 class VideoSummaryService:
@@ -92,41 +68,3 @@ class VideoSummaryService:
             method=record.method,
             metadata=record.details,
         )
-
-
-class SummaryStep:
-    consumer = Consumer.SUMMARY
-    event_type = EventType.TRANSCRIPTION_COMPLETED
-    stage = "summary"
-    checks_before_work = True
-
-    def __init__(
-        self,
-        summarizer: Summarizer,
-        progress_for: ProgressFactory,
-        session_factory: SessionFactory,
-    ) -> None:
-        self.summarizer = summarizer
-        self.progress_for = progress_for
-        self.session_factory = session_factory
-
-    def video_id(self, event: Event) -> str:
-        return parse_payload(TranscriptionCompleted, event).video_id
-
-    def begin(self, session: Session, event: Event) -> None:
-        """TRANSCRIBED -> SUMMARIZING, or SUMMARIZING again (a redelivery resumes)."""
-        VideoService(session).transition(
-            self.video_id(event), VideoStatus.SUMMARIZING, progress=0.0
-        )
-
-    def run(self, event: Event) -> Summary:
-        video_id = self.video_id(event)
-        transcript = load_transcript(self.session_factory, video_id)
-        if not transcript.text.strip():
-            return nothing_said_summary(transcript)
-        return self.summarizer.summarize(
-            transcript, progress=self.progress_for(video_id, "summarize")
-        )
-
-    def complete(self, session: Session, event: Event, result: Summary) -> None:
-        VideoSummaryService(session).save_summary(self.video_id(event), result)

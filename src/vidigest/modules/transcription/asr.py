@@ -21,12 +21,8 @@ import numpy as np
 from vidigest.common.exceptions import ModelError
 from vidigest.common.types import NullProgress, ProgressReporter, Segment, Transcript
 from vidigest.config import Settings
-from vidigest.modules.transcription.audio import (
-    SAMPLE_RATE,
-    check_duration,
-    iter_audio,
-    probe_media,
-)
+from vidigest.media.probe import check_duration, probe_media
+from vidigest.modules.transcription.audio import SAMPLE_RATE, iter_audio
 from vidigest.modules.transcription.kernels import pin_cpu_kernels
 from vidigest.modules.transcription.language import check_language, detect_language
 from vidigest.modules.transcription.model_files import FAST, ResolvedModel, resolve_model
@@ -127,8 +123,9 @@ class WhisperTranscriber:
     def model_name(self) -> str:
         return self.resolved.name
 
-    def load(self) -> Any:
-        """Load the model now (it is loaded on the first transcribe otherwise)."""
+    def load_weights(self) -> Any:
+        """Load the model weights now (else on the first transcribe). Not `load`: on the storage
+        services that verb reads rows (`TranscriptService.load`)."""
         resolved = self.resolved
         with self._lock:
             if self._model is None:
@@ -150,7 +147,7 @@ class WhisperTranscriber:
 
     @property
     def multilingual(self) -> bool:
-        return bool(self.load().model.is_multilingual)
+        return bool(self.load_weights().model.is_multilingual)
 
     def transcribe(
         self,
@@ -212,7 +209,7 @@ class WhisperTranscriber:
             raise ValueError("start_at must not be negative")
         # the limit holds on what the file declares (before the model loads) and on what it holds
         info = check_duration(probe_media(path), self.max_media_seconds)
-        model = self.load()
+        model = self.load_weights()
         model_name = self.resolved.name
         language = None if language in (None, "", "auto") else check_language(language)
         fixed: str | None  # the language to transcribe in, known up front

@@ -1,4 +1,5 @@
-"""Probe media and stream its audio as 16 kHz mono float32, with PyAV (no ffmpeg process).
+"""Stream media's audio as 16 kHz mono float32, with PyAV (no ffmpeg process). Probing a file
+(duration, streams) is shared with the videos feature: `vidigest/media/probe.py`.
 
 Nothing here holds a whole file in memory: `iter_audio` demuxes packet by packet, resamples frame
 by frame and yields fixed-size chunks.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ import numpy.typing as npt
 from vidigest.common.exceptions import (
     CorruptMediaError,
     MediaError,
-    MediaNotFoundError,
     MediaTooLongError,
     NoAudioStreamError,
 )
+from vidigest.media.probe import decoder_reason, media_file, open_container
 
 SAMPLE_RATE = 16_000
 
@@ -36,54 +36,6 @@ _TRUNCATION_TOLERANCE_RATIO = 0.05
 AudioChunk = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True)
-class MediaInfo:
-    path: Path
-    duration: float  # seconds; 0.0 when neither the container nor any stream declares it
-    container: str  # demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "wav", "ogg"
-    audio_streams: int
-    video_streams: int
-    audio_codec: str | None  # codec of the first audio stream, e.g. "aac"
-
-
-def _reason(error: BaseException) -> str:
-    """The decoder's / demuxer's own words, without errno or file name."""
-    strerror = getattr(error, "strerror", None)
-    return str(strerror) if strerror else str(error)
-
-
-def _check_path(path: str | Path) -> Path:
-    p = Path(path)
-    if not p.is_file():  # missing, a directory, a dangling link
-        raise MediaNotFoundError(p.name, str(p))
-    return p
-
-
-def _open(p: Path) -> Any:
-    try:
-        return av.open(str(p), mode="r")
-    except av.FFmpegError as error:
-        raise CorruptMediaError(p.name, _reason(error), str(p)) from error
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise CorruptMediaError(p.name, _reason(error), str(p)) from error
-
-
-def _duration(container: Any) -> float:
-    """Container duration; else the longest stream duration * time_base; else 0.0.
-
-    Decoding the file to measure it would cost seconds on long inputs, so a file that declares no
-    duration anywhere (some raw streams) reports 0.0: callers treat 0.0 as "unknown" and use the
-    length of the audio they decoded instead.
-    """
-    if container.duration is not None and container.duration > 0:
-        return float(container.duration) / av.time_base
-    best = 0.0
-    for stream in container.streams:
-        if stream.duration is not None and stream.time_base is not None:
-            best = max(best, float(stream.duration * stream.time_base))
-    return best
-
-
 def _declared_audio_seconds(container: Any, stream: Any) -> float | None:
     name = str(container.format.name)
     if not any(part in name.split(",") for part in _INDEXED_CONTAINERS):
@@ -91,37 +43,6 @@ def _declared_audio_seconds(container: Any, stream: Any) -> float | None:
     if stream.duration is None or stream.time_base is None or stream.duration <= 0:
         return None
     return float(stream.duration * stream.time_base)
-
-
-def probe_media(path: str | Path) -> MediaInfo:
-    """Read the container header: duration, streams, audio codec.
-
-    Raises MediaNotFoundError (missing path or not a regular file), CorruptMediaError (PyAV cannot
-    open it) or NoAudioStreamError (it opens, but carries no audio).
-    """
-    p = _check_path(path)
-    container = _open(p)
-    with container:
-        audio = container.streams.audio
-        if len(audio) == 0:
-            raise NoAudioStreamError(p.name, str(p))
-        return MediaInfo(
-            path=p,
-            duration=_duration(container),
-            container=str(container.format.name),
-            audio_streams=len(audio),
-            video_streams=len(container.streams.video),
-            audio_codec=audio[0].codec_context.name,
-        )
-
-
-def check_duration(info: MediaInfo, max_seconds: float) -> MediaInfo:
-    """`info` if the duration the file declares is within `max_seconds` (0: no limit); else
-    MediaTooLongError. A file that declares no duration (0.0) passes here: `iter_audio` then
-    stops once the audio it decodes passes the limit."""
-    if max_seconds > 0 and info.duration > max_seconds:
-        raise MediaTooLongError(info.duration, max_seconds, declared=True)
-    return info
 
 
 class _Chunker:
@@ -284,8 +205,8 @@ def iter_audio(
     chunk_size = max(1, round(chunk_seconds * sample_rate))
     # samples past start_at the limit allows (None: no limit)
     max_samples = round(max(0.0, max_seconds - start_at) * sample_rate) if max_seconds > 0 else None
-    p = _check_path(path)
-    container = _open(p)
+    p = media_file(path)
+    container = open_container(p)
     with container:
         audio = container.streams.audio
         if len(audio) == 0:
@@ -314,7 +235,7 @@ def iter_audio(
                         )
             yield from chunker.push(skip(resampler.resample(None)))  # flush the resampler
         except av.FFmpegError as error:
-            raise CorruptMediaError(p.name, _reason(error), str(p)) from error
+            raise CorruptMediaError(p.name, decoder_reason(error), str(p)) from error
         yield from chunker.rest()
         if declared is not None:
             seconds = start_at + chunker.total / sample_rate

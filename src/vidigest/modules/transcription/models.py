@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from vidigest.database.base import Base, BigIntId, CreatedAtMixin, new_uuid
+from vidigest.database.base import VIDEO_RESULT, Base, BigIntId, CreatedAtMixin, new_uuid
 
 IN_PROGRESS = "in_progress"
 COMPLETE = "complete"
@@ -13,6 +13,7 @@ COMPLETE = "complete"
 
 class TranscriptRecord(CreatedAtMixin, Base):
     __tablename__ = "transcripts"
+    __table_args__ = {"info": {VIDEO_RESULT: True}}  # cleared on retry (segments by cascade)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
     # unique: a redelivered message can never store a second transcript for the same video

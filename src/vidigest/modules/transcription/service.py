@@ -1,34 +1,25 @@
-"""The transcription worker's domain part, and stored transcripts."""
+"""Stored transcripts: the storage side of the transcription stage (its step: `step.py`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from vidigest.common.constants import Consumer, EventType, VideoStatus
 from vidigest.common.exceptions import NotFoundError, VidigestError
 from vidigest.common.types import (
-    Event,
-    ProgressReporter,
     Segment,
     Transcript,
-    TranscriptionCompleted,
-    VideoRegistered,
     Word,
 )
 from vidigest.database.base import new_uuid
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
-from vidigest.messaging.codec import parse_payload
-from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.transcription.asr import Window
-from vidigest.modules.transcription.audio import probe_media
 from vidigest.modules.transcription.models import (
     COMPLETE,
     IN_PROGRESS,
@@ -36,41 +27,8 @@ from vidigest.modules.transcription.models import (
     TranscriptSegment,
     TranscriptWord,
 )
-from vidigest.modules.videos.service import VideoService
 
 log = logging.getLogger(__name__)
-
-# Media up to this long are transcribed in one go and stored in the final transaction; longer
-# ones store each window as it is decoded, so progress is kept across a restart. (A constant,
-# not a setting: whether to look for a partial transcript depends on the file alone.)
-RESUMABLE_MIN_SECONDS = 120.0
-
-
-class Transcriber(Protocol):
-    @property
-    def model_name(self) -> str: ...
-
-    def transcribe(
-        self,
-        path: str | Path,
-        *,
-        language: str | None = ...,
-        progress: ProgressReporter | None = ...,
-        stream_index: int = ...,
-        start_at: float = ...,
-    ) -> Transcript: ...
-
-    def iter_windows(
-        self,
-        path: str | Path,
-        *,
-        language: str | None = ...,
-        progress: ProgressReporter | None = ...,
-        stream_index: int = ...,
-        start_at: float = ...,
-        first_index: int = ...,
-        previous_end: float | None = ...,
-    ) -> Iterator[Window]: ...
 
 
 class TranscriptConflictError(VidigestError):
@@ -151,23 +109,35 @@ class TranscriptService:
         self.records = GenericRepository(session, TranscriptRecord)
 
     def save(self, video_id: str, transcript: Transcript) -> TranscriptRecord:
+        """A complete transcript, its segments and words."""
+        return self._create(
+            video_id,
+            transcript,
+            text=transcript.text,
+            state=COMPLETE,
+            resume_at=transcript.duration,
+        )
+
+    def _create(
+        self, video_id: str, made: Transcript | Window, *, text: str, state: str, resume_at: float
+    ) -> TranscriptRecord:
         """Transcript, segments and words: three INSERT statements whatever the length."""
         record = self.records.add(
             TranscriptRecord(
                 id=new_uuid(),
                 video_id=video_id,
-                language=transcript.language,
-                language_probability=transcript.language_probability,
-                duration=transcript.duration,
-                model=transcript.model,
-                text=transcript.text,
-                state=COMPLETE,
-                resume_at=transcript.duration,
-                segment_count=len(transcript.segments),
+                language=made.language,
+                language_probability=made.language_probability,
+                duration=made.duration,
+                model=made.model,
+                text=text,
+                state=state,
+                resume_at=resume_at,
+                segment_count=len(made.segments),
             )
         )
         self.session.flush()  # the transcript row must exist before the rows that reference it
-        self._insert_segments(record.id, transcript.segments)
+        self._insert_segments(record.id, made.segments)
         return record
 
     def _insert_segments(self, transcript_id: str, segments: Sequence[Segment]) -> None:
@@ -206,23 +176,7 @@ class TranscriptService:
 
     def start_partial(self, video_id: str, window: Window) -> str:
         """Create the in-progress transcript with its first window."""
-        record = self.records.add(
-            TranscriptRecord(
-                id=new_uuid(),
-                video_id=video_id,
-                language=window.language,
-                language_probability=window.language_probability,
-                duration=window.duration,
-                model=window.model,
-                text="",
-                state=IN_PROGRESS,
-                resume_at=window.end,
-                segment_count=len(window.segments),
-            )
-        )
-        self.session.flush()
-        self._insert_segments(record.id, window.segments)
-        return record.id
+        return self._create(video_id, window, text="", state=IN_PROGRESS, resume_at=window.end).id
 
     def append(self, transcript_id: str, window: Window, *, stored: int, resume_at: float) -> None:
         """Append a window's segments to the in-progress transcript that holds `stored`
@@ -330,138 +284,6 @@ class TranscriptService:
             duration=record.duration,
             model=record.model,
             segments=segments,
-        )
-
-
-ProgressFactory = Callable[[str, str], ProgressReporter]  # (video id, stage) -> reporter
-
-
-class TranscriptionStep:
-    consumer = Consumer.TRANSCRIPTION
-    event_type = EventType.VIDEO_REGISTERED
-    stage = "transcription"
-    checks_before_work = True
-
-    def __init__(
-        self,
-        transcriber_for: Callable[[str | None], Transcriber],
-        progress_for: ProgressFactory,
-        session_factory: SessionFactory,
-    ) -> None:
-        self.transcriber_for = transcriber_for  # model spec (None: the default) -> transcriber
-        self.progress_for = progress_for
-        self.session_factory = session_factory
-
-    def video_id(self, event: Event) -> str:
-        return parse_payload(VideoRegistered, event).video_id
-
-    def begin(self, session: Session, event: Event) -> None:
-        """REGISTERED -> TRANSCRIBING, or TRANSCRIBING again (a redelivery or a restart
-        resumes); VideoStateError for a video past this stage or failed."""
-        VideoService(session).transition(
-            self.video_id(event), VideoStatus.TRANSCRIBING, progress=0.0
-        )
-
-    def run(self, event: Event) -> TranscriptionResult:
-        payload = parse_payload(VideoRegistered, event)
-        video_id = payload.video_id
-        transcriber = self.transcriber_for(payload.model)
-        duration = probe_media(payload.source_path).duration
-        resumable = duration == 0.0 or duration > RESUMABLE_MIN_SECONDS
-        partial = self._partial(video_id, transcriber) if resumable else None
-        language = payload.language
-        if partial is not None and partial.segment_count and not language:
-            language = partial.language  # locked where speech was first heard
-        transcript_id = partial.id if partial else None
-        stored = partial.segment_count if partial else 0
-        resume_at = partial.resume_at if partial else 0.0
-        pending: list[Segment] = []
-        windows = transcriber.iter_windows(
-            payload.source_path,
-            language=language,
-            progress=self.progress_for(video_id, "transcribe"),
-            stream_index=payload.audio_track,
-            start_at=resume_at,
-            first_index=stored,
-            previous_end=partial.last_end if partial else None,
-        )
-        for window in windows:
-            if window.last:
-                return TranscriptionResult(
-                    transcript_id=transcript_id,
-                    stored_segments=stored,
-                    resume_at=resume_at,
-                    pending=(*pending, *window.segments),
-                    language=window.language,
-                    language_probability=window.language_probability,
-                    duration=window.duration,
-                    model=window.model,
-                )
-            if not resumable:
-                pending.extend(window.segments)
-                continue
-            with db_session_context(self.session_factory) as session:
-                service = TranscriptService(session)
-                if transcript_id is None:
-                    transcript_id = service.start_partial(video_id, window)
-                else:
-                    service.append(transcript_id, window, stored=stored, resume_at=resume_at)
-            stored += len(window.segments)
-            resume_at = window.end
-            log.info(
-                "transcription: video %s: window %.1f-%.1f s stored (%d segments, %d in all)",
-                video_id,
-                window.start,
-                window.end,
-                len(window.segments),
-                stored,
-            )
-        raise AssertionError("iter_windows ended without its last window")  # pragma: no cover
-
-    def _partial(self, video_id: str, transcriber: Transcriber) -> PartialTranscript | None:
-        """The transcript a previous attempt left in progress, if it can be resumed."""
-        with db_session_context(self.session_factory) as session:
-            service = TranscriptService(session)
-            partial = service.find_partial(video_id)
-            if partial is None:
-                return None
-            model = transcriber.model_name
-            if partial.model != model:
-                log.warning(
-                    "transcription: video %s: discarding the partial transcript of model %s "
-                    "(now %s) and starting over",
-                    video_id,
-                    partial.model,
-                    model,
-                )
-                service.discard_partial(partial.id)
-                return None
-        log.info(
-            "transcription: video %s: resuming at %.1f s (%d segments stored)",
-            video_id,
-            partial.resume_at,
-            partial.segment_count,
-        )
-        return partial
-
-    def complete(self, session: Session, event: Event, result: TranscriptionResult) -> None:
-        video_id = self.video_id(event)
-        # the status first: a stale delivery is refused before it writes a transcript
-        VideoService(session).transition(
-            video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
-        )
-        transcript_id = TranscriptService(session).finish(video_id, result)
-        OutboxService(session).add(
-            Event(
-                event_type=EventType.TRANSCRIPTION_COMPLETED,
-                aggregate_id=video_id,
-                payload=TranscriptionCompleted(
-                    video_id=video_id,
-                    transcript_id=transcript_id,
-                    segment_count=result.segment_count,
-                    language=result.language,
-                ).model_dump(),
-            )
         )
 
 

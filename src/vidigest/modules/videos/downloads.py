@@ -30,7 +30,7 @@ from vidigest.common.exceptions import MediaError, VideoNotFoundError, VideoStat
 from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.http.errors import ApiError, ErrorCode
-from vidigest.modules.transcription.audio import check_duration, probe_media
+from vidigest.media.probe import check_duration, probe_media
 from vidigest.modules.videos.service import DownloadService, VideoService
 from vidigest.modules.videos.sources import (
     AddressPolicy,

@@ -20,7 +20,7 @@ from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.http.deps import SessionDep, SessionFactoryDep, StateDep
 from vidigest.http.errors import ApiError, ErrorCode, error_responses, media_problem
 from vidigest.http.security import content_disposition
-from vidigest.modules.transcription.audio import MediaInfo, check_duration, probe_media
+from vidigest.media.probe import MediaInfo, check_duration, probe_media
 from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.media_type import playable_media_type
 from vidigest.modules.videos.models import Video

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import (
@@ -26,11 +26,9 @@ from vidigest.common.constants import (
 from vidigest.common.exceptions import VideoNotFoundError, VideoStateError
 from vidigest.common.text import user_reason
 from vidigest.common.types import Event, VideoFailed, VideoRegistered
-from vidigest.database.base import utcnow
+from vidigest.database.base import utcnow, video_result_tables
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
-from vidigest.modules.summary.models import VideoSummaryRecord
-from vidigest.modules.transcription.models import TranscriptRecord
 from vidigest.modules.videos.models import Video, VideoStatusLog
 
 __all__ = ["VideoService", "VideoStateError", "VideoStatusLogService"]
@@ -176,8 +174,11 @@ class VideoService:
             where=[Video.media_path == video.media_path],
             refusal="only a FAILED video can be retried",
         )
-        GenericRepository(self.session, VideoSummaryRecord).delete_where({"video_id": video_id})
-        GenericRepository(self.session, TranscriptRecord).delete_where({"video_id": video_id})
+        for table in video_result_tables():  # the stages' results: marked by their features
+            self.session.execute(
+                delete(table).where(table.c.video_id == video_id),
+                execution_options={"synchronize_session": False},
+            )
         self.session.refresh(video)
         if target is VideoStatus.REGISTERED:
             self._emit_registered(video)
@@ -307,6 +308,11 @@ class VideoService:
                 payload=VideoFailed(video_id=video_id, stage=stage, reason=reason).model_dump(),
             )
         )
+
+
+def fail_video(session: Session, video_id: str, stage: str, reason: str) -> None:
+    """`VideoService.fail` as the message handler's failure recorder (wired in `app.py`)."""
+    VideoService(session).fail(video_id, stage, reason)
 
 
 class DownloadService:

@@ -1,4 +1,7 @@
-"""A processed video, read back: files on disk (process --out) and a description (videos show)."""
+"""A processed video, read back: files on disk (process --out) and a description (videos show).
+
+Above the features: it composes the videos, transcripts and summaries into one output.
+"""
 
 from __future__ import annotations
 

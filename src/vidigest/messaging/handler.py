@@ -5,45 +5,54 @@
     -> the transport commits the offset when the result says `done`.
 
 A step supplies only the domain parts (`begin`, `run`, `complete`); retries, failure
-recording and dead-lettering are decided here, once, for every worker.
+recording and dead-lettering are decided here, once, for every stage. How often a message is
+tried comes from the one `DeliveryPolicy` (`delivery.py`) the transports follow too.
+
+Where a status changes to FAILED: the handler does not know the videos feature; `app.py`
+injects the failure recorder (`VideoService.fail`), called here for a failure the handler
+records itself (`_dead_letter`) and for a message the delivery loop gave up on (`gave_up`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Generic, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import text as sql_text
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from vidigest.common.constants import Consumer, EventType
 from vidigest.common.exceptions import (
     MalformedMessageError,
     VideoNotFoundError,
     VideoStateError,
     VidigestError,
 )
+from vidigest.common.stages import Stage
 from vidigest.common.text import user_reason
 from vidigest.common.types import Event
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import decode_event
 from vidigest.messaging.dead_letters import DeadLetterService
+from vidigest.messaging.delivery import DeliveryPolicy, describe
 from vidigest.messaging.inbox import ProcessedMessageService
 from vidigest.messaging.transport import HandleResult, Message, Outcome
-from vidigest.modules.videos.service import VideoService
 
 log = logging.getLogger(__name__)
 
 ResultT = TypeVar("ResultT")
+P = ParamSpec("P")
+
+# (session, video id, stage, reason): set the video FAILED (with its `video.failed` event) in
+# the caller's transaction; raises VideoNotFoundError (deleted) or VideoStateError (ended).
+FailureRecorder = Callable[[Session, str, str, str], None]
 
 
 class Step(Protocol[ResultT]):
-    """The domain part of a worker."""
+    """The domain part of a stage: what the worker of that stage does with one message."""
 
-    consumer: Consumer
-    event_type: EventType
-    stage: str  # a word for users: "transcription", "summary"
+    stage: Stage  # its name, the event it consumes, its consumer name
     # True for steps whose work is expensive (minutes of ASR): a duplicate is detected, and
     # `begin` runs, in a first short transaction before the work. A cheap step skips that
     # transaction; the unique processed mark at commit alone keeps its effects exactly-once.
@@ -90,20 +99,30 @@ def is_permanent(exc: BaseException) -> bool:
 
 class MessageHandler(Generic[ResultT]):
     def __init__(
-        self, step: Step[ResultT], session_factory: SessionFactory, max_attempts: int = 1
+        self,
+        step: Step[ResultT],
+        session_factory: SessionFactory,
+        record_failure: FailureRecorder,
+        policy: DeliveryPolicy,
     ) -> None:
         self.step = step
         self.session_factory = session_factory
-        self.max_attempts = max_attempts
+        self.record_failure = record_failure
+        self.policy = policy
+
+    @property
+    def max_attempts(self) -> int:
+        """The delivery policy's: the handler gives up at the attempt the transport would."""
+        return self.policy.max_attempts
 
     @property
     def consumer(self) -> str:
-        return self.step.consumer.value
+        return self.step.stage.consumer
 
     def __call__(self, message: Message, attempt: int = 1) -> HandleResult:
         try:
             event = decode_event(message)
-            if event.event_type is not self.step.event_type:
+            if event.event_type is not self.step.stage.consumes:
                 raise MalformedMessageError(
                     f"{self.consumer} does not handle {event.event_type.value} events"
                 )
@@ -139,7 +158,7 @@ class MessageHandler(Generic[ResultT]):
                     message_id,
                     exc,
                 )
-                return HandleResult(Outcome.RETRY, error=_describe(exc), transient=True)
+                return HandleResult(Outcome.RETRY, error=describe(exc), transient=True)
             permanent = is_permanent(exc)
             if not permanent and attempt < self.max_attempts:
                 log.warning(
@@ -150,15 +169,17 @@ class MessageHandler(Generic[ResultT]):
                     message_id,
                     exc,
                 )
-                return HandleResult(Outcome.RETRY, error=_describe(exc))
+                return HandleResult(Outcome.RETRY, error=describe(exc))
             if isinstance(exc, VidigestError) and permanent:
-                reason = f"{self.step.stage} failed: {exc}"
+                reason = f"{self.step.stage.name} failed: {exc}"
             elif permanent:
                 log.error("%s: permanent failure on %s: %r", self.consumer, message_id, exc)
-                reason = f"{self.step.stage} failed: {_describe(exc)}"
+                reason = f"{self.step.stage.name} failed: {describe(exc)}"
             else:
                 log.exception("%s: giving up on %s", self.consumer, message_id)
-                reason = f"{self.step.stage} failed after {attempt} attempt(s): {_describe(exc)}"
+                reason = (
+                    f"{self.step.stage.name} failed after {attempt} attempt(s): {describe(exc)}"
+                )
             return self._dead_letter(message, message_id, video_id, reason, attempt)
 
     def _dead_letter(
@@ -180,22 +201,42 @@ class MessageHandler(Generic[ResultT]):
                     if not marked.created:
                         raise _AlreadyProcessed
                 if video_id is not None:
-                    try:
-                        with session.begin_nested():
-                            VideoService(session).fail(video_id, self.step.stage, reason)
-                    except VideoNotFoundError:
-                        pass  # the video is gone (deleted): the dead letter keeps the message
-                    except VideoStateError:
-                        pass  # it ended already (COMPLETED or FAILED): its status stays
+                    self._fail_video(session, video_id, reason)
                 DeadLetterService(session).record(self.consumer, message, reason, attempt)
         except _AlreadyProcessed:
             return HandleResult(Outcome.DUPLICATE)
         except Exception as exc:  # e.g. the database is down: nothing recorded, try again
             log.warning("%s: could not record failure, will retry: %r", self.consumer, exc)
             transient = self._database_unavailable(exc)
-            return HandleResult(Outcome.RETRY, error=_describe(exc), transient=transient)
+            return HandleResult(Outcome.RETRY, error=describe(exc), transient=transient)
         log.warning("%s: dead-lettered %s: %s", self.consumer, message.origin or "", reason)
         return HandleResult(Outcome.DEAD_LETTERED, error=reason)
+
+    def gave_up(self, message: Message, error: str, attempts: int) -> None:
+        """The delivery loop gave up on `message` without the handler recording it (the handler
+        kept raising, or could not record the failure): set its video FAILED, as `_dead_letter`
+        does, so that the video does not stay TRANSCRIBING/SUMMARIZING for ever. The transport
+        keeps the message itself (dead-letter table or topic). Raises when the database cannot
+        be written; the policy logs that and goes on."""
+        try:
+            video_id = self.step.video_id(decode_event(message))
+        except Exception:  # not a message of this stage: no video to fail
+            return
+        reason = user_reason(f"{self.step.stage.name} failed after {attempts} attempt(s): {error}")
+        with db_session_context(self.session_factory) as session:
+            self._fail_video(session, video_id, reason)
+        log.warning("%s: video %s failed: %s", self.consumer, video_id, reason)
+
+    def _fail_video(self, session: Session, video_id: str, reason: str) -> None:
+        """The injected recorder, in a savepoint: a video deleted or ended meanwhile keeps
+        its state, and the caller's transaction goes on."""
+        try:
+            with session.begin_nested():
+                self.record_failure(session, video_id, self.step.stage.name, reason)
+        except VideoNotFoundError:
+            pass  # the video is gone (deleted): the dead letter keeps the message
+        except VideoStateError:
+            pass  # it ended already (COMPLETED or FAILED): its status stays
 
     def _skip(self, message_id: str, why: str) -> HandleResult:
         """A stale message: mark it processed ("skipped") so no redelivery or restart brings it
@@ -222,20 +263,9 @@ class MessageHandler(Generic[ResultT]):
         return False
 
 
-def _refused_as_stale(call: Any, *args: Any) -> None:
+def _refused_as_stale(call: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
     """Run a step's `begin` or `complete`; a refused status change means the message is stale."""
     try:
-        call(*args)
+        call(*args, **kwargs)
     except VideoStateError as exc:
         raise _Stale(str(exc)) from exc
-
-
-def _describe(exc: BaseException) -> str:
-    """The exception in words a user may read. A database error says which kind it was, never
-    its text: that holds the SQL statement and its parameters (transcript text)."""
-    if isinstance(exc, StatementError):
-        orig = getattr(exc, "orig", None)
-        kind = type(orig).__name__ if orig is not None else type(exc).__name__
-        return f"the results could not be stored (database error: {kind})"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

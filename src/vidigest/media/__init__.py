@@ -1,0 +1,1 @@
+"""Media files, shared by the features that read them (videos, transcription)."""
