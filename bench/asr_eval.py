@@ -8,7 +8,7 @@ samples/librivox_speech.mp4 (26.7 s). Each run is a fresh child process (model l
 its wall time and peak RSS; RTF counts transcription only). The baseline, measured in the same
 run with the same model files: plain faster-whisper `WhisperModel.transcribe` on the whole file
 (int8, beam 5, VAD, word timestamps; no windowing). Each vidigest row shows its ratio to the
-baseline of its own model. WER: Whisper's English normalizer + jiwer (tests/wer.py), over the
+baseline of its own model. WER: Whisper's English normalizer + jiwer (tests/support/wer.py), over the
 concatenated references of a set.
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.wer import wer  # noqa: E402
+from tests.support.wer import wer  # noqa: E402
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 SAMPLES = REPO / "samples"

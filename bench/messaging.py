@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.kafka_broker import TansuBroker
-from tests.throwaway_db import throwaway_database
+from tests.support.kafka_broker import TansuBroker
+from tests.support.throwaway_db import throwaway_database
 
 from vidigest.common.constants import EventType
 from vidigest.common.stages import TRANSCRIPTION

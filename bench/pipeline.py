@@ -72,9 +72,9 @@ def ten_minute_video(directory: Path) -> Path:
 def through_kafka(path: Path, work: Path) -> float:
     """Seconds from `vidigest submit` to COMPLETED with workers already running."""
     sys.path.insert(0, str(REPO))
-    from tests.integration.cluster import Cluster
-    from tests.kafka_broker import TansuBroker
-    from tests.throwaway_db import throwaway_database
+    from tests.support.cluster import Cluster
+    from tests.support.kafka_broker import TansuBroker
+    from tests.support.throwaway_db import throwaway_database
 
     work.mkdir(parents=True, exist_ok=True)
     with throwaway_database("vidigest_bench") as url, TansuBroker() as broker:

@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.throwaway_db import throwaway_database
+from tests.support.throwaway_db import throwaway_database
 from vidigest.database.migrate import upgrade
 from vidigest.database.models import Base
 from vidigest.database.session import Database
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
 
 
 @pytest.fixture(autouse=True)

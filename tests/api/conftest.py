@@ -3,7 +3,7 @@ process through Starlette's TestClient (real HTTP semantics, real database, no m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from vidigest.config import Settings
+from tests.support.api import MakeClient, api_settings
 from vidigest.http.main import create_app
-
-MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,19 +28,6 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'api.db'}"
 
 
-def api_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
-    """Settings for an in-process app. TestClient sends `Host: testserver`: the tests name it
-    in the Host allow-list like an operator would name their own host."""
-    overrides.setdefault("allowed_hosts", "testserver")
-    return Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        kafka_bootstrap=overrides.pop("kafka_bootstrap", None),
-        retry_backoff_seconds=0.1,
-        **overrides,
-    )
-
-
 @pytest.fixture
 def make_client(tmp_path: Path) -> Iterator[MakeClient]:
     """make_client(database_url, run_workers=False, **settings) -> a started TestClient."""
@@ -54,8 +39,3 @@ def make_client(tmp_path: Path) -> Iterator[MakeClient]:
             return stack.enter_context(TestClient(app, raise_server_exceptions=False))
 
         yield make
-
-
-def stored_files(data_dir: Path) -> list[Path]:
-    media = data_dir / "media"
-    return [p for p in media.rglob("*") if p.is_file()] if media.exists() else []

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests import media
-from tests.api.conftest import MakeClient, api_settings, stored_files
+from tests.support import media
+from tests.support.api import MakeClient, api_settings, assert_error, stored_files, upload
 from vidigest.common.constants import EventType
 from vidigest.common.types import Segment, Transcript
 from vidigest.database.session import Database, db_session_context
@@ -30,27 +30,12 @@ from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.service import VideoService
 
 
-def assert_error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return dict(body["error"])
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short spoken clip (espeak-ng), as m4a."""
     directory = tmp_path_factory.mktemp("clip")
     text = "The library opens at nine. Volunteers sort the donated books every morning."
     return media.speech(directory, text, fmt="m4a")
-
-
-def upload(client: TestClient, path: Path, **fields: str) -> Any:
-    with path.open("rb") as handle:
-        return client.post("/videos", files={"file": (path.name, handle)}, data=fields)
 
 
 # --- registration: uploads -----------------------------------------------------------------------

@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from tests.api.conftest import MakeClient, api_settings
-from tests.media import tone
+from tests.support.api import MakeClient, api_settings
+from tests.support.media import tone
 from vidigest.database.base import utcnow
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from uvicorn.importer import import_from_string
 
-from tests.api.conftest import MakeClient
+from tests.support.api import MakeClient
 from vidigest.cli import SERVE_FACTORY
 from vidigest.common.exceptions import (
     CorruptMediaError,

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 
-from tests.api.conftest import api_settings
+from tests.support.api import api_settings
 from vidigest.http.main import create_app
 
 EXAMPLES = 40

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests import media
-from tests.api.conftest import MakeClient, api_settings, stored_files
-from tests.api.test_api import assert_error, upload
+from tests.support import media
+from tests.support.api import MakeClient, api_settings, assert_error, stored_files, upload
 from vidigest.app import Vidigest
 from vidigest.common.constants import VideoStatus
 from vidigest.database.session import Database, db_session_context

@@ -20,10 +20,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from tests import media
-from tests.api.conftest import MakeClient, stored_files
-from tests.api.test_api import assert_error
-from tests.ports import free_port
+from tests.support import media
+from tests.support.api import MakeClient, assert_error, stored_files
+from tests.support.ports import free_port
 from vidigest.cli import _refuse_open_serving, is_loopback
 from vidigest.common.exceptions import VidigestError
 from vidigest.common.types import Segment, Transcript

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.api.conftest import MakeClient
+from tests.support.api import MakeClient
 from vidigest.common.constants import ALLOWED_TRANSITIONS, INITIAL_STATUSES, EventType, VideoStatus
 from vidigest.database.session import Database
 from vidigest.messaging.models import OutboxEvent

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests import media
-from tests.wer import normalize
+from tests.support import media
+from tests.support.wer import normalize
 from vidigest.app import Vidigest
 from vidigest.common.types import VideoRegistered
 from vidigest.config import Settings

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO, SAMPLES
-from tests.ports import free_port
+from tests.support.paths import REPO, SAMPLES
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 

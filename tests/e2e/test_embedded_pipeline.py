@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from tests import media
-from tests.conftest import SAMPLES
-from tests.wer import wer
+from tests.support import media
+from tests.support.paths import SAMPLES
+from tests.support.wer import wer
 from vidigest.app import Vidigest
 from vidigest.common.constants import VideoStatus
 from vidigest.config import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests import media
+from tests.support import media
 from vidigest.app import Vidigest
 from vidigest.config import Settings
 from vidigest.messaging.models import OutboxEvent, ProcessedMessage

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import Cluster
-from tests.kafka_broker import TansuBroker
+from tests.support.cluster import Cluster
+from tests.support.kafka_broker import TansuBroker, unique_name
 from vidigest.database.session import Database
 
 
@@ -19,12 +17,6 @@ def kafka_broker() -> Iterator[TansuBroker]:
     """One tansu broker (memory storage) for the whole session; tests use unique topic names."""
     with TansuBroker() as broker:
         yield broker
-
-
-def unique_name(prefix: str) -> str:
-    """A topic / group name no other test uses: `<prefix>-<8 hex>` with safe characters."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix).strip("-")[:80] or "t"
-    return f"{safe}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

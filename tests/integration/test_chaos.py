@@ -21,9 +21,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from sqlalchemy import text
 
-from tests import media
-from tests.integration.cluster import Cluster, Proc
-from tests.integration.conftest import unique_name
+from tests.support import media
+from tests.support.cluster import Cluster, Proc
+from tests.support.kafka_broker import unique_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

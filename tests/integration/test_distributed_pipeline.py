@@ -15,9 +15,9 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from sqlalchemy import func, select
 
-from tests import media
-from tests.integration.cluster import Cluster
-from tests.integration.conftest import unique_name
+from tests.support import media
+from tests.support.cluster import Cluster
+from tests.support.kafka_broker import unique_name
 from vidigest.config import Settings
 from vidigest.messaging.models import OutboxEvent
 from vidigest.messaging.relay import OutboxRelay

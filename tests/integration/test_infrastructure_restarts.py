@@ -22,12 +22,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests import media
-from tests.integration.cluster import Cluster, Proc
-from tests.integration.conftest import unique_name
-from tests.kafka_broker import TansuBroker
-from tests.postgres_server import PostgresServer
-from tests.s3_server import S3Server
+from tests.support import media
+from tests.support.cluster import Cluster, Proc
+from tests.support.kafka_broker import TansuBroker, unique_name
+from tests.support.postgres_server import PostgresServer
+from tests.support.s3_server import S3Server
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database
 from vidigest.messaging.models import OutboxEvent

@@ -18,7 +18,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from tests.kafka_broker import TansuBroker, free_port
+from tests.support.kafka_broker import TansuBroker, free_port
 from vidigest.common.constants import HEADER_ERROR, HEADER_EVENT_ID, HEADER_SOURCE_TOPIC
 from vidigest.config import Settings
 from vidigest.messaging.transport import HandleResult, Message, Outcome

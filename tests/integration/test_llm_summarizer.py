@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.llm_server import MODEL_ALIAS, LlamaServer, free_port
-from tests.unit.test_extractive import build, load_topics, true_chapter_spans
+from tests.support.llm_server import MODEL_ALIAS, LlamaServer, free_port
+from tests.support.talks import build, load_topics, true_chapter_spans
 from vidigest.app import ModelCache
 from vidigest.common.exceptions import ConfigurationError
 from vidigest.common.types import Summary, Transcript

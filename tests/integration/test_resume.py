@@ -9,8 +9,8 @@ import signal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import SAMPLES
-from tests.integration.cluster import Cluster
+from tests.support.cluster import Cluster
+from tests.support.paths import SAMPLES
 from vidigest.database.session import db_session_context
 from vidigest.modules.transcription.asr import WhisperTranscriber
 from vidigest.modules.transcription.models import TranscriptRecord

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.kafka_broker import TansuBroker
+from tests.support.kafka_broker import TansuBroker
 from vidigest.common.constants import HEADER_ERROR
 from vidigest.config import Settings
 from vidigest.messaging.delivery import DeliveryPolicy, RecordsGiveUp

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import media
-from tests.wer import normalize, wer
+from tests.support import media
+from tests.support.wer import normalize, wer
 from vidigest.common.checksums import sha256_file, verify_sha256
 from vidigest.common.exceptions import (
     ConfigurationError,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import media
+from tests.support import media
 from vidigest.common.exceptions import (
     CorruptMediaError,
     MediaError,

@@ -10,7 +10,7 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from tests.factories import register_video
+from tests.support.factories import register_video
 from vidigest.common.constants import EventType
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.dead_letters import DeadLetterTable

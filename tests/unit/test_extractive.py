@@ -11,11 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from tests.support.talks import Built, build, load_topics, true_chapter_spans
 from vidigest.common.exceptions import EmptyTranscriptError
 from vidigest.common.types import Segment, Summary, Transcript, Word
 from vidigest.modules.summary.extractive import (
@@ -25,85 +24,11 @@ from vidigest.modules.summary.extractive import (
 )
 from vidigest.modules.summary.text import is_content_sentence, split_sentences, words_of
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 TOPIC_WORDS = [
     {"bee", "bees", "honey", "nectar", "hive", "beekeeper", "comb", "beeswax", "colony", "worker"},
     {"volcano", "volcanoes", "magma", "lava", "eruption", "eruptions", "volcanic", "rock", "gas"},
     {"bicycle", "bicycles", "wheel", "pedals", "tyre", "saddle", "penny", "farthing", "riding"},
 ]
-
-
-def load_topics() -> list[tuple[str, list[str]]]:
-    """(title, sentences) of each `## ` section of the script."""
-    md = (SAMPLES / "three_topics_talk.script.md").read_text(encoding="utf-8")
-    parts = re.split(r"^## (.+)$", md, flags=re.MULTILINE)
-    topics = []
-    for title, body in zip(parts[1::2], parts[2::2], strict=True):
-        sentences = [line.strip() for line in body.strip().splitlines() if line.strip()]
-        topics.append((title.strip(), sentences))
-    return topics
-
-
-@dataclass
-class Built:
-    transcript: Transcript
-    topic_starts: list[float]  # true start time of each topic
-    sentence_times: dict[str, tuple[float, float]]  # sentence -> (first word start, last word end)
-
-
-def build(
-    topics: list[tuple[str, list[str]]],
-    spans: list[tuple[float, float]] | None = None,
-    words_per_second: float = 2.5,
-    pause: float = 1.0,
-    seg_words: int = 11,
-    with_words: bool = True,
-) -> Built:
-    """A transcript of `topics` in order; topic i spoken over spans[i] or at words_per_second."""
-    timed: list[tuple[str, float, float]] = []
-    sentence_times: dict[str, tuple[float, float]] = {}
-    topic_starts: list[float] = []
-    t = 0.5
-    for i, (_title, sentences) in enumerate(topics):
-        tokens = [tok for s in sentences for tok in s.split()]
-        if spans is not None:
-            t, end = spans[i]
-            per_char = (end - t) / sum(len(tok) + 1 for tok in tokens)
-        else:
-            per_char = 1.0 / words_per_second / 6.0  # ~6 characters per word with its space
-        topic_starts.append(t)
-        for sentence in sentences:
-            first = len(timed)
-            for tok in sentence.split():
-                d = (len(tok) + 1) * per_char
-                timed.append((tok, t, t + 0.85 * d))
-                t += d
-            sentence_times[sentence] = (timed[first][1], timed[-1][2])
-        t += pause
-    segments = []
-    for k in range(0, len(timed), seg_words):
-        chunk = timed[k : k + seg_words]
-        words = tuple(Word(start=a, end=b, text=" " + w, probability=0.9) for w, a, b in chunk)
-        segments.append(
-            Segment(
-                index=len(segments),
-                start=chunk[0][1],
-                end=chunk[-1][2],
-                text=" " + " ".join(w for w, _, _ in chunk),
-                words=words if with_words else (),
-            )
-        )
-    duration = timed[-1][2] + 0.5
-    return Built(
-        Transcript(language="en", duration=duration, model="test", segments=tuple(segments)),
-        topic_starts,
-        sentence_times,
-    )
-
-
-def true_chapter_spans() -> list[tuple[float, float]]:
-    chapters = json.loads((SAMPLES / "three_topics_talk.chapters.json").read_text("utf-8"))
-    return [(float(c["start"]), float(c["end"])) for c in chapters]
 
 
 @pytest.fixture(scope="module")

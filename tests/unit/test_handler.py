@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import event_message, message_handler, register_video, registered_event
-from vidigest.common.constants import EventType, VideoStatus
+from tests.support.factories import (
+    CountingStep,
+    count,
+    event_message,
+    message_handler,
+    register_video,
+    registered_event,
+    video_row,
+)
 from vidigest.common.exceptions import NoAudioStreamError
-from vidigest.common.stages import TRANSCRIPTION, Stage
-from vidigest.common.types import Event, VideoRegistered
+from vidigest.common.stages import TRANSCRIPTION
 from vidigest.database.session import Database
-from vidigest.messaging.codec import parse_payload
 from vidigest.messaging.dead_letters import DeadLetterTable
 from vidigest.messaging.delivery import Backoff, DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker
@@ -25,60 +28,7 @@ from vidigest.messaging.handler import MessageHandler
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
 from vidigest.messaging.transport import Message, Outcome
 from vidigest.modules.videos.models import Video, VideoStatusLog
-from vidigest.modules.videos.service import VideoService, fail_video
-
-
-@dataclass
-class CountingStep:
-    """A minimal real step: marks the video TRANSCRIBED and emits an event.
-    `failures` makes `run` raise those errors first, one per call."""
-
-    failures: list[Exception] = field(default_factory=list)
-    gate: threading.Event | None = None
-    runs: int = 0
-    stage: Stage = TRANSCRIPTION
-    checks_before_work: bool = True
-
-    def video_id(self, event: Event) -> str:
-        return parse_payload(VideoRegistered, event).video_id
-
-    def begin(self, session: Session, event: Event) -> None:
-        VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBING)
-
-    def run(self, event: Event) -> str:
-        self.runs += 1
-        if self.gate is not None:
-            self.gate.wait(10)
-        if self.failures:
-            raise self.failures.pop(0)
-        return "done"
-
-    def complete(self, session: Session, event: Event, result: str) -> None:
-        if not self.checks_before_work:  # no separate begin: both changes in this transaction
-            self.begin(session, event)
-        VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBED)
-        from vidigest.messaging.outbox import OutboxService
-
-        OutboxService(session).add(
-            Event(
-                event_type=EventType.TRANSCRIPTION_COMPLETED,
-                aggregate_id=event.aggregate_id,
-                payload={"video_id": self.video_id(event), "result": result},
-            )
-        )
-
-
-def count(db: Database, model: type[Any], **where: Any) -> int:
-    with db.session() as session:
-        stmt = select(func.count()).select_from(model).filter_by(**where)
-        return int(session.scalar(stmt) or 0)
-
-
-def video_row(db: Database, video_id: str) -> Video:
-    with db.session() as session:
-        video = session.get(Video, video_id)
-        assert video is not None
-        return video
+from vidigest.modules.videos.service import fail_video
 
 
 def test_processes_once_and_ignores_redelivery(db: Database) -> None:

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy.exc import OperationalError
 
-from tests.factories import event_message, message_handler, register_video, registered_event
-from tests.ports import free_port
-from tests.unit.test_handler import CountingStep, count
+from tests.support.factories import (
+    CountingStep,
+    count,
+    event_message,
+    message_handler,
+    register_video,
+    registered_event,
+)
+from tests.support.ports import free_port
 from vidigest.database.session import Database
 from vidigest.messaging.models import DeadLetter
 from vidigest.messaging.transport import Outcome

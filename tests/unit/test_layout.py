@@ -65,3 +65,24 @@ def test_one_registry_of_stages() -> None:
     )
     assert (SUMMARY.consumer, SUMMARY.topic) == ("summary-worker", "transcription.completed")
     assert typing.get_args(WorkerName) == PROCESSES
+
+
+def test_tests_share_helpers_through_tests_support_only() -> None:
+    """A test file imports no other test file or conftest: what tests share lives in
+    tests/support/, so moving or deleting one test never breaks another."""
+    tests_dir = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted(tests_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+                if node.module == "tests":
+                    modules = [f"tests.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            for module in modules:
+                if module.startswith("tests.") and not module.startswith("tests.support"):
+                    offenders.append(f"{path.relative_to(tests_dir)} imports {module}")
+    assert not offenders, offenders

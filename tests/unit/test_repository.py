@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import inspect, select
 
-from tests.factories import register_video
+from tests.support.factories import register_video
 from vidigest.common.exceptions import InvalidQueryError
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import Database

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from tests.factories import register_video
+from tests.support.factories import register_video
 from vidigest.common.constants import EventType, VideoStatus
 from vidigest.common.types import Chapter, KeyPoint, Summary
 from vidigest.database.session import Database

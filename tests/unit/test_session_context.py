@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.factories import register_video
+from tests.support.factories import register_video
 from vidigest.database.session import Database, db_session_context
 from vidigest.modules.videos.models import Video
 

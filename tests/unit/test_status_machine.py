@@ -12,8 +12,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.factories import event_message, message_handler, register_video, registered_event
-from tests.unit.test_handler import CountingStep, count, video_row
+from tests.support.factories import (
+    CountingStep,
+    count,
+    event_message,
+    message_handler,
+    register_video,
+    registered_event,
+    video_row,
+)
 from vidigest.common.constants import (
     ALLOWED_TRANSITIONS,
     INITIAL_STATUSES,

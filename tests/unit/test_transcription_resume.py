@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import SAMPLES
-from tests.factories import event_message, message_handler, register_video, registered_event
+from tests.support.factories import event_message, message_handler, register_video, registered_event
+from tests.support.paths import SAMPLES
 from vidigest.common.types import NullProgress, ProgressReporter, Segment, Word
 from vidigest.database.session import Database
 from vidigest.messaging.transport import Outcome

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from tests.ports import free_port
+from tests.support.ports import free_port
 
 MODEL_ALIAS = "smollm2-135m"
 

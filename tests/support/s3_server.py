@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from tests.ports import free_port
+from tests.support.ports import free_port
 
 ACCESS_KEY = "vidigest-test"
 SECRET_KEY = "vidigest-test-secret"

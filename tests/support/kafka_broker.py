@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import socket
 import stat
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from tests.ports import free_port
+from tests.support.ports import free_port
 
 MEMORY_STORAGE = "memory://tansu/"
 
@@ -217,3 +219,9 @@ class TansuBroker:
         self._log.close()
         self._log = None
         return False, why
+
+
+def unique_name(prefix: str) -> str:
+    """A topic / group name no other test uses: `<prefix>-<8 hex>` with safe characters."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", prefix).strip("-")[:80] or "t"
+    return f"{safe}-{uuid.uuid4().hex[:8]}"

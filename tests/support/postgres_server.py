@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.ports import free_port
+from tests.support.ports import free_port
 
 
 class PostgresStartError(RuntimeError):

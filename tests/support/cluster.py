@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select, text
 
-from tests.ports import free_port
+from tests.support.ports import free_port
 from vidigest.common.constants import TERMINAL_STATUSES
 from vidigest.database.session import Database
 from vidigest.modules.videos.models import Video

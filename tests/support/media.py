@@ -3,7 +3,7 @@
 Speech comes from the Debian `espeak-ng` CLI; format conversion and muxing use the `ffmpeg` CLI
 (both installed by `make system-deps`); the video without audio is encoded with PyAV.
 
-    from tests.media import speech, video_without_audio, corrupt_random_mp4, ...
+    from tests.support.media import speech, video_without_audio, corrupt_random_mp4, ...
 
     wav = speech(tmp_path, "hello world", fmt="wav")
     m4a = speech(tmp_path, "hello world", fmt="m4a")
@@ -50,7 +50,7 @@ _ENCODE_ARGS: dict[AudioFormat, list[str]] = {
 }
 
 LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO_ROOT / "samples"
 
 
