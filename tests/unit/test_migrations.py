@@ -9,7 +9,7 @@ from alembic.script import ScriptDirectory
 from vidigest.database.migrate import alembic_config, current_revision
 from vidigest.database.models import Base
 from vidigest.database.session import Database
-from vidigest.modules.search.schema import include_object
+from vidigest.modules.search.fulltext_index import include_object
 
 
 def test_one_head(sqlite_db: Database) -> None:

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Engine, create_engine
 
 from vidigest.database.models import Base
-from vidigest.modules.search.schema import include_object
+from vidigest.modules.search.fulltext_index import include_object
 
 config = context.config
 target_metadata = Base.metadata
