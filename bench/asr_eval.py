@@ -8,8 +8,8 @@ samples/librivox_speech.mp4 (26.7 s). Each run is a fresh child process (model l
 its wall time and peak RSS; RTF counts transcription only). The baseline, measured in the same
 run with the same model files: plain faster-whisper `WhisperModel.transcribe` on the whole file
 (int8, beam 5, VAD, word timestamps; no windowing). Each vidigest row shows its ratio to the
-baseline of its own model. WER: Whisper's English normalizer + jiwer (tests/support/wer.py), over the
-concatenated references of a set.
+baseline of its own model. WER: Whisper's English normalizer + jiwer (tests/support/wer.py),
+over the concatenated references of a set.
 """
 
 from __future__ import annotations

@@ -107,8 +107,8 @@ class Vidigest:
         database = open_database(settings, migrate=settings.embedded)
         return cls(settings, database, ModelCache(settings), live_progress)
 
-    def progress_for(self, video_id: str, stage: str) -> ProgressReporter:
-        stored = StoredProgress(self.database.session_factory, video_id, stage)
+    def progress_for(self, video_id: str, phase: str) -> ProgressReporter:
+        stored = StoredProgress(self.database.session_factory, video_id, phase)
         if self.live_progress is None:
             return stored
         return FanOutProgress([stored, self.live_progress(video_id)])

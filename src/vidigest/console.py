@@ -12,7 +12,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-STAGE_LABELS = {
+PHASE_LABELS = {
     "decode": "decode audio",
     "transcribe": "transcribe",
     "summarize": "summarize",
@@ -20,7 +20,7 @@ STAGE_LABELS = {
 
 
 class RichProgress:
-    """One bar per stage; implements common.types.ProgressReporter."""
+    """One bar per phase; implements common.types.ProgressReporter."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
@@ -37,26 +37,26 @@ class RichProgress:
         self._totals: dict[str, float] = {}
 
     def __enter__(self) -> RichProgress:
-        return self  # the display starts with the first stage: no empty line if none runs
+        return self  # the display starts with the first phase: no empty line if none runs
 
     def __exit__(self, *exc: object) -> None:
         if self._tasks:
             self.progress.stop()
 
-    def start(self, stage: str, total: float) -> None:
+    def start(self, phase: str, total: float) -> None:
         if not self._tasks:
             self.progress.start()
-        label = STAGE_LABELS.get(stage, stage)
-        total = self._totals[stage] = max(total, 1e-9)
-        if stage in self._tasks:
-            self.progress.reset(self._tasks[stage], total=total, description=label)
+        label = PHASE_LABELS.get(phase, phase)
+        total = self._totals[phase] = max(total, 1e-9)
+        if phase in self._tasks:
+            self.progress.reset(self._tasks[phase], total=total, description=label)
         else:
-            self._tasks[stage] = self.progress.add_task(label, total=total)
+            self._tasks[phase] = self.progress.add_task(label, total=total)
 
-    def update(self, stage: str, completed: float) -> None:
-        if stage in self._tasks:
-            self.progress.update(self._tasks[stage], completed=completed)
+    def update(self, phase: str, completed: float) -> None:
+        if phase in self._tasks:
+            self.progress.update(self._tasks[phase], completed=completed)
 
-    def finish(self, stage: str) -> None:
-        if stage in self._tasks:
-            self.progress.update(self._tasks[stage], completed=self._totals[stage])
+    def finish(self, phase: str) -> None:
+        if phase in self._tasks:
+            self.progress.update(self._tasks[phase], completed=self._totals[phase])

@@ -88,15 +88,15 @@ class KillAfterFirstCall:
         self.server = server
         self.updates: list[float] = []
 
-    def start(self, stage: str, total: float) -> None:
+    def start(self, phase: str, total: float) -> None:
         pass
 
-    def update(self, stage: str, completed: float) -> None:
+    def update(self, phase: str, completed: float) -> None:
         self.updates.append(completed)
         if completed > 10.0 and self.server.alive():  # 10 % = the extractive pass
             self.server.stop()
 
-    def finish(self, stage: str) -> None:
+    def finish(self, phase: str) -> None:
         pass
 
 

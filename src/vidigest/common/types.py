@@ -124,28 +124,28 @@ class VideoFailed(_Frozen):
 
 
 class ProgressReporter(Protocol):
-    """Receives progress of a long stage (decode, transcribe, summarize).
+    """Receives progress of a long phase of work (decode, transcribe, summarize).
 
-    `total` and `completed` are in the stage's own unit (seconds of audio, steps).
+    `total` and `completed` are in the phase's own unit (seconds of audio, steps).
     """
 
-    def start(self, stage: str, total: float) -> None: ...
+    def start(self, phase: str, total: float) -> None: ...
 
-    def update(self, stage: str, completed: float) -> None: ...
+    def update(self, phase: str, completed: float) -> None: ...
 
-    def finish(self, stage: str) -> None: ...
+    def finish(self, phase: str) -> None: ...
 
 
-# (video id, stage of the work: "transcribe", "summarize") -> the reporter of its progress
+# (video id, phase of the work: "transcribe", "summarize") -> the reporter of its progress
 ProgressFactory = Callable[[str, str], ProgressReporter]
 
 
 class NullProgress:
-    def start(self, stage: str, total: float) -> None:
+    def start(self, phase: str, total: float) -> None:
         pass
 
-    def update(self, stage: str, completed: float) -> None:
+    def update(self, phase: str, completed: float) -> None:
         pass
 
-    def finish(self, stage: str) -> None:
+    def finish(self, phase: str) -> None:
         pass

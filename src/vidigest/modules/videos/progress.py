@@ -11,36 +11,36 @@ from vidigest.modules.videos.service import VideoService
 
 
 class StoredProgress:
-    """Writes the percent done of one stage to `videos.progress`, at most every few seconds."""
+    """Writes the percent done of one phase to `videos.progress`, at most every few seconds."""
 
     def __init__(
         self,
         session_factory: SessionFactory,
         video_id: str,
-        stage: str,
+        phase: str,
         min_interval: float = 2.0,
     ) -> None:
         self.session_factory = session_factory
         self.video_id = video_id
-        self.stage = stage  # only this stage's progress is stored
+        self.phase = phase  # only this phase's progress is stored
         self.min_interval = min_interval
         self._total = 0.0
         self._last_write = 0.0
 
-    def start(self, stage: str, total: float) -> None:
-        if stage == self.stage:
+    def start(self, phase: str, total: float) -> None:
+        if phase == self.phase:
             self._total = total
 
-    def update(self, stage: str, completed: float) -> None:
+    def update(self, phase: str, completed: float) -> None:
         now = time.monotonic()
-        if stage != self.stage or self._total <= 0 or now - self._last_write < self.min_interval:
+        if phase != self.phase or self._total <= 0 or now - self._last_write < self.min_interval:
             return
         self._last_write = now
         percent = min(100.0, 100.0 * completed / self._total)
         with db_session_context(self.session_factory) as session:
             VideoService(session).set_progress(self.video_id, percent)
 
-    def finish(self, stage: str) -> None:
+    def finish(self, phase: str) -> None:
         pass  # the step's final transaction stores 100 %
 
 
@@ -48,14 +48,14 @@ class FanOutProgress:
     def __init__(self, reporters: Sequence[ProgressReporter]) -> None:
         self.reporters = list(reporters)
 
-    def start(self, stage: str, total: float) -> None:
+    def start(self, phase: str, total: float) -> None:
         for reporter in self.reporters:
-            reporter.start(stage, total)
+            reporter.start(phase, total)
 
-    def update(self, stage: str, completed: float) -> None:
+    def update(self, phase: str, completed: float) -> None:
         for reporter in self.reporters:
-            reporter.update(stage, completed)
+            reporter.update(phase, completed)
 
-    def finish(self, stage: str) -> None:
+    def finish(self, phase: str) -> None:
         for reporter in self.reporters:
-            reporter.finish(stage)
+            reporter.finish(phase)

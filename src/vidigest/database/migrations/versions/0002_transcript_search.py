@@ -3,8 +3,8 @@
 SQLite: an external-content FTS5 table over transcript_segments(text), kept in step by triggers
 (a batch ALTER of transcript_segments on SQLite recreates the table and drops these triggers:
 such a migration must create them again). PostgreSQL: a GIN index on to_tsvector('english', text).
-Neither object is in the SQLAlchemy models; vidigest.modules.search.fulltext_index.include_object keeps
-schema comparison away from them.
+Neither object is in the SQLAlchemy models; vidigest.modules.search.fulltext_index.include_object
+keeps schema comparison away from them.
 
 Revision ID: 0002
 Revises: 0001
