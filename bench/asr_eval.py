@@ -51,7 +51,7 @@ print(json.dumps({"texts": texts, "audio": audio, "asr_seconds": spent}))
 BASELINE_CHILD = """
 import json, sys, time
 from faster_whisper import WhisperModel
-from vidigest.modules.transcription.asr import resolve_model
+from vidigest.modules.transcription.model_files import resolve_model
 spec, data_dir, files = sys.argv[1], sys.argv[2], sys.argv[3:]
 path = resolve_model(spec, data_dir=__import__("pathlib").Path(data_dir)).path
 model = WhisperModel(str(path), device="cpu", compute_type="int8", local_files_only=True)

@@ -135,6 +135,7 @@ class CachedEncoder(SentenceEncoder):
     stitched texts, and every configuration re-embeds the same text)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.cache: dict[str, np.ndarray[Any, np.dtype[np.float32]]] = {}
 
     def encode(self, sentences: Any, batch_size: int = 32) -> Any:

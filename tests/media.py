@@ -105,6 +105,14 @@ def speech(directory: Path, text: str, fmt: AudioFormat = "wav", *, voice: str =
     return convert(wav, fmt, directory)
 
 
+def with_title(src: Path, title: str, directory: Path | None = None) -> Path:
+    """A copy of `src` (streams copied, not re-encoded) whose container title tag is `title`
+    (an ID3v2 TIT2 frame for MP3)."""
+    out = _unique(directory or src.parent, f"{src.stem}-titled", src.suffix)
+    _ffmpeg("-i", str(src), "-map", "0", "-c", "copy", "-metadata", f"title={title}", str(out))
+    return out
+
+
 def tone(
     directory: Path,
     seconds: float,

@@ -3,7 +3,8 @@
 Routes live with their feature (`modules/<feature>/routes.py`) and stay thin: they parse the
 request, call a service in one `db_session_context()`, and shape the answer. This module holds
 what they share: the application state, typed dependencies (`StateDep`, `SettingsDep`,
-`SessionDep`), API-key authentication, the JSON error format and HTTP metrics.
+`SessionDep`), API-key authentication, the JSON error format and HTTP metrics. The hardening
+every answer shares (headers, Host and Origin guards, security log) is in `security.py`.
 
 In embedded mode (no Kafka) the same process runs the workers: a background thread runs
 `EmbeddedRuntime.run_until_idle()` whenever a registration wakes it (and every few seconds), so
@@ -27,7 +28,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
@@ -40,6 +42,7 @@ from vidigest.config import Settings
 from vidigest.database.session import db_session_context
 
 log = logging.getLogger(__name__)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 API_KEY_HEADER = "X-API-Key"
 API_KEY_COOKIE = "vidigest_api_key"  # GET only: lets <video src> and download links authenticate
@@ -96,15 +99,19 @@ def _validation_message(errors: list[Any]) -> str:
 
 def _install_error_handlers(app: FastAPI) -> None:
     from vidigest.modules.videos.service import VideoStateError
+    from vidigest.security import log_refusal
 
-    async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
+        log_refusal(request.scope, exc.status, exc.code, exc.message)
         return error_response(exc.status, exc.code, exc.message)
 
-    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         message = exc.detail if isinstance(exc.detail, str) else _code_for(exc.status_code)
-        return error_response(exc.status_code, _code_for(exc.status_code), message, exc.headers)
+        code = _code_for(exc.status_code)
+        log_refusal(request.scope, exc.status_code, code, message)
+        return error_response(exc.status_code, code, message, exc.headers)
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -124,7 +131,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_state_error(_: Request, exc: Exception) -> JSONResponse:
         return error_response(409, "conflict", str(exc))
 
-    async def on_media_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_media_error(request: Request, exc: Exception) -> JSONResponse:
+        log_refusal(request.scope, 415, "unsupported_media", str(exc))
         return error_response(415, "unsupported_media", str(exc))
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -306,6 +314,43 @@ class MetricsMiddleware:
 # --- the application -----------------------------------------------------------------------------
 
 WEB_DIR = resources.files("vidigest") / "web"
+DOCS_ASSETS = "/docs-assets"
+
+
+class _App(FastAPI):
+    """FastAPI whose every answer, even the 500 of Starlette's outermost error layer, carries
+    the security headers."""
+
+    def build_middleware_stack(self) -> Any:
+        from vidigest.security import SecurityHeadersMiddleware
+
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs: Swagger UI from the pinned `swagger-ui-bundle-v2` package, never a CDN (no
+    third-party script on the origin that holds the key; works offline). ReDoc is off."""
+    import swagger_ui_bundle
+
+    from vidigest.security import docs_csp
+
+    body = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title=f"{app.title} API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},  # the default calls validator.swagger.io
+    ).body
+    page = bytes(body).decode()
+    policy = docs_csp(page)
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+
+    assets = StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path))
+    app.mount(DOCS_ASSETS, assets, name="docs-assets")
 
 
 def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
@@ -317,6 +362,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     from vidigest.modules.summary.routes import router as summary_router
     from vidigest.modules.transcription.routes import router as transcription_router
     from vidigest.modules.videos.routes import router as videos_router
+    from vidigest.security import UI_CSP, RequestGuardMiddleware, configure_security_log
 
     vidigest = Vidigest.open(settings)  # the embedded database migrates itself here
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
@@ -339,16 +385,20 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
                 workers.stop()
             vidigest.close()
 
-    app = FastAPI(
+    app = _App(
         title="vidigest",
         version=__version__,
         description="Videos in; transcripts, summaries, chapters and search out.",
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.vidigest = state
     _install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware)
+    configure_security_log()
+    app.add_middleware(RequestGuardMiddleware, settings=settings)
+    app.add_middleware(MetricsMiddleware)  # outside the guard: its refusals are counted too
 
     app.include_router(health_router)
     for router in (videos_router, transcription_router, summary_router, search_router):
@@ -358,7 +408,13 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
-        return FileResponse(os.path.join(web_dir, "index.html"), media_type="text/html")
+        return FileResponse(
+            os.path.join(web_dir, "index.html"),
+            media_type="text/html",
+            headers={"Content-Security-Policy": UI_CSP},
+        )
+
+    _install_docs(app)
 
     app.mount("/static", StaticFiles(directory=web_dir), name="static")
     return app
@@ -368,4 +424,6 @@ def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` (several worker processes): settings from the env."""
     from vidigest.config import get_settings
 
+    # a worker process started by uvicorn: the CLI's logging set-up did not run here
+    logging.basicConfig(level=logging.ERROR, format=LOG_FORMAT)
     return create_app(get_settings())

@@ -19,6 +19,8 @@ from vidigest.common.types import ProgressReporter
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database, db_session_context
+from vidigest.messaging.dead_letters import DeadLetterTable
+from vidigest.messaging.delivery import DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.modules.summary.service import Summarizer, SummaryStep
@@ -61,15 +63,7 @@ class Models:
         spec = spec or self.settings.asr_model
         with self._lock:
             if spec not in self._transcribers:
-                self._transcribers[spec] = WhisperTranscriber(
-                    spec,
-                    device=self.settings.asr_device,
-                    compute_type=self.settings.asr_compute_type,
-                    threads=self.settings.asr_threads,
-                    beam_size=self.settings.asr_beam_size,
-                    window_seconds=self.settings.asr_window_seconds,
-                    settings=self.settings,
-                )
+                self._transcribers[spec] = WhisperTranscriber.from_settings(self.settings, spec)
             return self._transcribers[spec]
 
     def summarizer(self, kind: str | None = None) -> Summarizer:
@@ -133,22 +127,33 @@ class Vidigest:
         model: str | None = None,
         audio_track: int = 0,
     ) -> Video:
-        """Copy `source` into the shared storage directory, then register the copy."""
-        from vidigest.modules.videos.sources import new_storage_dir
+        """Copy `source` into the shared storage directory, then register the copy.
+
+        The copy's name fits a directory entry (`storage_name`); the video keeps the file's own
+        name, readable even when it is not UTF-8. Nothing is left behind if the copy fails.
+        """
+        from vidigest.modules.videos.sources import new_storage_dir, readable, storage_name
 
         if not source.is_file():
-            raise MediaNotFoundError(str(source))  # the user's own path, in their terminal
-        target = new_storage_dir(self.settings.storage_dir) / source.name
-        shutil.copyfile(source, target)
-        with db_session_context(self.database.session_factory) as session:
-            return VideoService(session).register(
-                media_path=target,
-                source_type="upload",
-                source_uri=str(source.absolute()),
-                language=language,
-                model=model,
-                audio_track=audio_track,
-            )
+            raise MediaNotFoundError(str(source))
+        name = readable(source.name)
+        folder = new_storage_dir(self.settings.storage_dir)
+        try:
+            target = folder / storage_name(name)
+            shutil.copyfile(source, target)
+            with db_session_context(self.database.session_factory) as session:
+                return VideoService(session).register(
+                    media_path=target,
+                    source_type="upload",
+                    source_uri=readable(str(source.absolute())),
+                    filename=name,
+                    language=language,
+                    model=model,
+                    audio_track=audio_track,
+                )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def register_path(
         self,
@@ -158,8 +163,19 @@ class Vidigest:
         model: str | None = None,
         audio_track: int = 0,
     ) -> Video:
-        """Register a file the workers can read where it is."""
+        """Register a file the workers can read where it is.
+
+        The database holds paths as text: a path that is not valid UTF-8 cannot be stored, so
+        such a file is registered through a copy in the storage directory instead (as `submit`
+        does), under a readable name.
+        """
+        from vidigest.modules.videos.sources import readable
+
         path = path.expanduser().absolute()
+        if readable(str(path)) != str(path):
+            return self.register_upload(
+                path, language=language, model=model, audio_track=audio_track
+            )
         with db_session_context(self.database.session_factory) as session:
             return VideoService(session).register(
                 media_path=path,
@@ -179,13 +195,14 @@ class Vidigest:
             queue_size=self.settings.url_download_queue,
             max_bytes=self.settings.url_max_bytes,
             timeout=self.settings.url_timeout_seconds,
+            max_media_seconds=self.settings.max_media_seconds,
             on_registered=on_registered,
         )
 
     def embedded_runtime(self) -> EmbeddedRuntime:
         broker = EmbeddedBroker(
-            retry_backoff_seconds=self.settings.retry_backoff_seconds,
-            retry_backoff_max_seconds=self.settings.retry_backoff_max_seconds,
+            DeliveryPolicy.from_settings(self.settings),
+            dead_letter=DeadLetterTable(self.database.session_factory),
         )
         for worker, topic in WORKERS.items():
             handler = self.handler(worker)

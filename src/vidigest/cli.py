@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
@@ -78,6 +79,8 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # refusals (401/403/413/415, foreign Host) are logged at WARNING: shown at the default level
+    logging.getLogger("vidigest.security").setLevel(logging.WARNING)
 
 
 def _language(value: str) -> str | None:
@@ -309,6 +312,35 @@ def health() -> None:
         raise typer.Exit(1)
 
 
+def is_loopback(host: str) -> bool:
+    """True only for addresses no other machine can reach (a name other than localhost is not
+    resolved: it might name a public interface, so it counts as open)."""
+    import ipaddress
+
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _refuse_open_serving(settings: Settings, host: str) -> None:
+    """Fail closed: without API keys, anyone who reaches a non-loopback address can read,
+    upload and delete everything."""
+    if settings.api_key_list or settings.allow_unauthenticated or is_loopback(host):
+        return
+    raise VidigestError(
+        f"refusing to serve on {host} without API keys: anyone who reaches it could read, "
+        "upload and delete videos. Set VIDIGEST_API_KEYS, serve on 127.0.0.1, or set "
+        "VIDIGEST_ALLOW_UNAUTHENTICATED=true if something in front of it authenticates"
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[
@@ -325,11 +357,15 @@ def serve(
     settings = _settings()
     host = host or settings.api_host
     port = settings.api_port if port is None else port
+    _refuse_open_serving(settings, host)
+    # the bind address is one of the Host names answered (VIDIGEST_ALLOWED_HOSTS adds more)
+    settings = settings.model_copy(update={"api_host": host, "api_port": port})
     level = "info" if logging.getLogger().level <= logging.INFO else "warning"
-    err.print(f"vidigest serving on http://{host}:{port}/ (API docs at /docs)")
+    err.print(f"vidigest serving on http://{_url_host(host)}:{port}/ (API docs at /docs)")
     if workers > 1:
         if settings.embedded:
             raise VidigestError("--workers > 1 needs distributed mode (PostgreSQL and Kafka)")
+        os.environ["VIDIGEST_API_HOST"] = host  # the worker processes read their settings here
         uvicorn.run(
             "vidigest.api:create_app_from_env",
             factory=True,
@@ -342,6 +378,16 @@ def serve(
     from vidigest.api import create_app
 
     uvicorn.run(create_app(settings), host=host, port=port, log_level=level)
+
+
+def _settings_problems(exc: ValidationError) -> str:
+    """One line per bad setting, named as the environment variable (never its value)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = "VIDIGEST_" + "_".join(str(p) for p in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(message if message.startswith(name) else f"{name}: {message}")
+    return "; ".join(problems)
 
 
 def main() -> None:
@@ -363,4 +409,7 @@ def main() -> None:
     except VidigestError as exc:
         print(f"vidigest: error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except ValidationError as exc:  # settings from the environment, checked at start
+        print(f"vidigest: error: invalid settings: {_settings_problems(exc)}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _default_data_dir() -> Path:
@@ -48,6 +51,9 @@ class Settings(BaseSettings):
     asr_beam_size: int = Field(default=5, ge=1)
     # seconds of audio decoded per window (memory stays flat; long media resume at a window)
     asr_window_seconds: float = Field(default=300.0, ge=4)
+    # CPU kernel family of CTranslate2 + MKL on x86-64, so transcripts match across machines;
+    # "auto": the fastest the CPU has (results then differ between CPU generations)
+    asr_cpu_isa: Literal["auto", "GENERIC", "AVX", "AVX2", "AVX512"] = "AVX2"
     language: str | None = None  # None or "auto": detect
 
     # --- summary ---
@@ -72,6 +78,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
     api_keys: str = ""  # comma-separated; empty: no authentication
+    # serving on a non-loopback address without keys is refused unless this says it is meant
+    allow_unauthenticated: bool = False
+    # Host header names answered (comma-separated) besides the loopback names and the bind
+    # address; "*" answers any Host (turns off the DNS-rebinding guard)
+    allowed_hosts: str = ""
+    # origins (scheme://host[:port]) besides the API's own that may send POST/PUT/PATCH/DELETE
+    allowed_origins: str = ""
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1)
     # register a file already on the server: off unless roots are listed (comma-separated)
     allow_path_registration: bool = False
@@ -83,15 +96,65 @@ class Settings(BaseSettings):
     # downloads run outside requests: this many at a time, this many more may wait (then 503)
     url_download_workers: int = Field(default=2, ge=1)
     url_download_queue: int = Field(default=16, ge=0)
+    # longest media accepted (seconds; 0: no limit): checked on the duration a file declares at
+    # registration, and again on the audio the transcription worker decodes
+    max_media_seconds: float = Field(default=6 * 3600.0, ge=0)
+
+    @field_validator("asr_cpu_isa", mode="before")
+    @classmethod
+    def _isa_upper(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() != "auto":
+            return value.upper()
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("language")
     @classmethod
     def _auto_is_none(cls, value: str | None) -> str | None:
         return None if value in (None, "", "auto") else value
 
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_or_nothing(cls, value: str) -> str:
+        """Fail closed: a value that is set but names no key (" , ") would turn auth off."""
+        if value.strip() and not _split(value):
+            raise ValueError(
+                "VIDIGEST_API_KEYS is set but names no key (only commas and spaces): "
+                "give at least one key, or leave it empty to serve without authentication"
+            )
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for origin in _split(value):
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or parts.username is not None
+            ):
+                raise ValueError(
+                    f"VIDIGEST_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], e.g. https://app.example.com)"
+                )
+        return value
+
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return _split(self.api_keys)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """Host names the API answers: loopback, the bind address, VIDIGEST_ALLOWED_HOSTS."""
+        names = [*LOOPBACK_HOSTS, self.api_host, *_split(self.allowed_hosts)]
+        return list(dict.fromkeys(n.lower().strip("[]").rstrip(".") for n in names))
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [o.rstrip("/") for o in _split(self.allowed_origins)]
 
     @property
     def path_root_list(self) -> list[Path]:
@@ -111,6 +174,10 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from vidigest.app import WORKERS, Vidigest
 from vidigest.common.constants import Topic
 from vidigest.common.exceptions import ConfigurationError
 from vidigest.config import Settings
+from vidigest.messaging.delivery import Backoff
 from vidigest.messaging.relay import OutboxRelay
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,10 @@ class Child:
 
 
 class Supervisor:
-    """Runs each process as a child, restarts one that dies (with backoff), stops all cleanly."""
+    """Runs each process as a child, restarts one that dies (with backoff), stops all cleanly.
+
+    The restart delay is the message-retry formula (`Backoff`): 0.5 s, 1 s, 2 s, ... up to
+    `max_backoff`, counted from the child's last healthy run."""
 
     def __init__(
         self,
@@ -118,7 +122,7 @@ class Supervisor:
     ) -> None:
         self.children = children
         self.grace_seconds = grace_seconds
-        self.max_backoff = max_backoff
+        self.backoff = Backoff(0.5, max_backoff)
 
     def run(self, stop: threading.Event) -> None:
         try:
@@ -138,10 +142,10 @@ class Supervisor:
             # a child that ran for a minute was healthy: restart it quickly again
             if now - child.started_at > 60:
                 child.restarts = 0
-            delay = min(self.max_backoff, 0.5 * 2**child.restarts)
+            child.restarts += 1
+            delay = self.backoff.seconds(child.restarts)
             log.warning("%s exited with %s; restarting in %.1fs", child.name, code, delay)
             child.process = None
-            child.restarts += 1
             child.next_start = now + delay
         if now >= child.next_start:
             child.process = subprocess.Popen(child.command)

@@ -31,6 +31,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def api_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings for an in-process app. TestClient sends `Host: testserver`: the tests name it
+    in the Host allow-list like an operator would name their own host."""
+    overrides.setdefault("allowed_hosts", "testserver")
     return Settings(
         data_dir=data_dir,
         database_url=database_url,

@@ -149,7 +149,10 @@ def test_path_registration_refuses_traversal_and_symlinks_out(
         "en",
         "REGISTERED",
     )
-    assert stored_files(tmp_path / "data") == []  # registered where it is, not copied
+    # what was checked is kept: linked (or copied) into storage, the original left in place
+    (stored,) = stored_files(tmp_path / "data")
+    assert stored.read_bytes() == inside.read_bytes() and inside.is_file()
+    assert client.delete(f"/videos/{video['id']}").status_code == 409  # still REGISTERED
 
 
 def test_path_and_url_together_or_neither_is_422(make_client: MakeClient, sqlite_url: str) -> None:
@@ -466,7 +469,12 @@ _METRICS_CHILD = textwrap.dedent(
     from vidigest.api import create_app
     from vidigest.config import Settings
 
-    settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2], kafka_bootstrap=None)
+    settings = Settings(
+        data_dir=sys.argv[1],
+        database_url=sys.argv[2],
+        kafka_bootstrap=None,
+        allowed_hosts="testserver",
+    )
     with TestClient(create_app(settings, run_workers=False)) as client:
         for _ in range(int(sys.argv[3])):
             assert client.get("/health/live").status_code == 200

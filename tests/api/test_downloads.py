@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from tests.api.conftest import MakeClient, api_settings
+from tests.media import tone
 from vidigest.api import create_app
 from vidigest.database.base import utcnow
 from vidigest.database.migrate import upgrade
@@ -96,10 +97,16 @@ def wait_for(client: TestClient, video_id: str, statuses: set[str], limit: float
         time.sleep(0.1)
 
 
+@pytest.fixture(scope="module")
+def media_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real (short) audio file: a download is probed like an upload before it is queued."""
+    return tone(tmp_path_factory.mktemp("media"), seconds=1.0).read_bytes()
+
+
 def test_url_registration_answers_at_once_and_downloads_in_the_background(
-    make_client: MakeClient, backend: str, server: str
+    make_client: MakeClient, backend: str, server: str, media_bytes: bytes
 ) -> None:
-    _Handler.body = b"media bytes " * 1000
+    _Handler.body = media_bytes
     client = url_client(make_client, backend)
     created = client.post("/videos", json={"url": f"{server}/file/talk.mp4", "language": "en"})
     assert created.status_code == 202, created.text
@@ -211,8 +218,22 @@ def test_a_download_left_by_a_dead_process_is_failed_at_start(
     assert client.get(f"/videos/{fresh.id}").json()["status"] == "DOWNLOADING"
 
 
+def test_a_download_that_is_not_media_fails_with_a_reason(
+    make_client: MakeClient, sqlite_url: str, server: str
+) -> None:
+    _Handler.body = b"<html>not media</html>" * 100
+    client = url_client(make_client, sqlite_url)
+    created = client.post("/videos", json={"url": f"{server}/file/page.mp4"})
+    assert created.status_code == 202, created.text
+    video = wait_for(client, created.json()["id"], {"FAILED", "REGISTERED"}, 30)
+    assert video["status"] == "FAILED", video
+    assert video["error"].startswith("the downloaded file cannot be used: ")
+    assert "/" not in video["error"]  # no server path
+    assert not list((Path(client.app.state.vidigest.settings.storage_dir)).rglob("page.mp4"))  # type: ignore[attr-defined]
+
+
 def test_retry_of_a_failed_download_downloads_again(
-    make_client: MakeClient, backend: str, server: str
+    make_client: MakeClient, backend: str, server: str, media_bytes: bytes
 ) -> None:
     client = url_client(make_client, backend)
     _Handler.status = 404
@@ -221,11 +242,11 @@ def test_retry_of_a_failed_download_downloads_again(
     video_id = created.json()["id"]
     failed = wait_for(client, video_id, {"FAILED", "REGISTERED"}, 30)
     assert failed["error"] == "download failed: the URL answered HTTP 404"
-    _Handler.status, _Handler.body = 200, b"now it is here"
+    _Handler.status, _Handler.body = 200, media_bytes
     retried = client.post(f"/videos/{video_id}/retry")
     assert retried.status_code == 202 and retried.json()["status"] == "DOWNLOADING"
     done = wait_for(client, video_id, {"FAILED", "REGISTERED"}, 30)
     assert done["status"] == "REGISTERED", done
-    assert client.get(f"/videos/{video_id}/media").content == b"now it is here"
+    assert client.get(f"/videos/{video_id}/media").content == media_bytes
     log = [e["to_status"] for e in client.get(f"/videos/{video_id}/status-log").json()]
     assert log == ["DOWNLOADING", "FAILED", "DOWNLOADING", "REGISTERED"]

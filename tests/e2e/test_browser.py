@@ -148,3 +148,54 @@ def test_upload_watch_and_seek_in_chromium(server: str) -> None:
             assert errors == [], errors
         finally:
             browser.close()
+
+
+def test_pages_work_under_their_content_security_policy(server: str) -> None:
+    """The UI and /docs (Swagger UI from the pinned package) run with their CSP in a real
+    browser: no violation, no request to another host, and Swagger UI can call the API."""
+    assert CHROMIUM.exists(), "chromium is not installed: run `make system-deps`"
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            # CSP violations are console errors; a failed load is checked by status below (the
+            # browser's own /favicon.ico probe, which the UI does not serve, is not a page request)
+            page.on(
+                "console",
+                lambda m: (
+                    problems.append(f"console: {m.text}")
+                    if m.type == "error" and not m.text.startswith("Failed to load resource")
+                    else None
+                ),
+            )
+            page.on(
+                "request",
+                lambda r: (
+                    None
+                    if r.url.startswith((server, "data:", "blob:"))
+                    else problems.append(f"foreign request: {r.url}")
+                ),
+            )
+
+            page.on(
+                "response",
+                lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None,
+            )
+            page.goto(server + "/")
+            expect(page.get_by_text("No videos yet")).to_be_visible()
+
+            page.goto(server + "/docs")
+            health = page.locator(".opblock", has_text="/health/live")
+            expect(health).to_be_visible(timeout=30_000)
+            health.locator(".opblock-summary").click()
+            health.get_by_role("button", name="Try it out").click()
+            health.get_by_role("button", name="Execute").click()
+            expect(health.locator(".live-responses-table")).to_contain_text('"ok"')
+            assert problems == [], problems
+        finally:
+            browser.close()

@@ -23,12 +23,8 @@ from vidigest.common.constants import HEADER_ERROR, HEADER_EVENT_ID, HEADER_SOUR
 from vidigest.config import Settings
 from vidigest.messaging.transport import HandleResult, Message, Outcome
 from vidigest.providers.kafka.admin import TopicCreationError, broker_reachable, create_topics
-from vidigest.providers.kafka.consumer import (
-    HEADER_SOURCE_OFFSET,
-    HEADER_SOURCE_PARTITION,
-    KafkaWorker,
-    to_transport_message,
-)
+from vidigest.providers.kafka.consumer import KafkaWorker, to_transport_message
+from vidigest.providers.kafka.dead_letter import HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION
 from vidigest.providers.kafka.producer import KafkaPublisher, PublishError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]

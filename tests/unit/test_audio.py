@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tracemalloc
 from pathlib import Path
 
@@ -13,9 +14,15 @@ from vidigest.common.exceptions import (
     CorruptMediaError,
     MediaError,
     MediaNotFoundError,
+    MediaTooLongError,
     NoAudioStreamError,
 )
-from vidigest.modules.transcription.audio import MediaInfo, iter_audio, probe_media
+from vidigest.modules.transcription.audio import (
+    MediaInfo,
+    check_duration,
+    iter_audio,
+    probe_media,
+)
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the quiet river bank."
 INVALID = "Invalid data found when processing input"
@@ -274,3 +281,46 @@ def test_start_at_past_the_end_and_negative(media_dir: Path, reference_wav: Path
     assert list(iter_audio(reference_wav, start_at=60.0)) == []
     with pytest.raises(ValueError, match="start_at"):
         next(iter_audio(reference_wav, start_at=-1.0))
+
+
+# --- the length limit (VIDIGEST_MAX_MEDIA_SECONDS) --------------------------------------------
+
+
+def test_check_duration_refuses_what_a_file_declares(media_dir: Path) -> None:
+    path = media.silence(media_dir, 20.0, "flac")
+    info = probe_media(path)
+    assert check_duration(info, 0) is info  # 0: no limit
+    assert check_duration(info, 30.0) is info
+    with pytest.raises(MediaTooLongError) as caught:
+        check_duration(info, 5.0)
+    assert caught.value.declared and caught.value.permanent
+    assert str(caught.value).startswith("the media lasts 0:00:20 (20 s), longer than the limit")
+    assert str(path) not in str(caught.value)
+
+
+def test_decoding_stops_once_the_audio_passes_the_limit(tmp_path: Path) -> None:
+    """A FLAC written to a pipe declares no length (probe: 0.0), so the check on what files
+    declare lets it through: decoding stops as soon as the audio passes the limit instead."""
+    path = tmp_path / "undeclared.flac"
+    with path.open("wb") as out:
+        subprocess.run(
+            [
+                *("ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi"),
+                *("-i", "anullsrc=r=16000:cl=mono", "-t", "20", "-c:a", "flac", "-f", "flac"),
+                "pipe:1",
+            ],
+            stdout=out,
+            check=True,
+        )
+    assert probe_media(path).duration == 0.0
+    check_duration(probe_media(path), 5.0)
+    decoded = 0
+    with pytest.raises(MediaTooLongError) as caught:
+        for chunk in iter_audio(path, chunk_seconds=1.0, max_seconds=5.0):
+            decoded += chunk.size
+    assert 4 * 16_000 <= decoded <= 5 * 16_000
+    assert not caught.value.declared and "0:00:05" in str(caught.value)
+    assert sum(c.size for c in iter_audio(path, max_seconds=0)) == 20 * 16_000
+    # resumed past the start, the limit still counts from the beginning of the file
+    with pytest.raises(MediaTooLongError):
+        list(iter_audio(path, start_at=4.0, chunk_seconds=1.0, max_seconds=5.0))

@@ -65,6 +65,31 @@ class CorruptMediaError(MediaError):
         self.reason = reason
 
 
+def clock(seconds: float) -> str:
+    """12345.6 -> "3:25:46": durations the way people read them."""
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+class MediaTooLongError(MediaError):
+    """Longer than `VIDIGEST_MAX_MEDIA_SECONDS`: as declared by the file (`declared`), or found
+    while decoding (a file that declares nothing, or less than it holds). No file path in the
+    message: it is shown to users as is."""
+
+    def __init__(self, seconds: float, limit: float, *, declared: bool) -> None:
+        limit_text = f"the limit of {clock(limit)} ({limit:g} s) for one file"
+        if declared:
+            message = (
+                f"the media lasts {clock(seconds)} ({seconds:.0f} s), longer than {limit_text}"
+            )
+        else:
+            message = f"the audio runs past {limit_text}: decoding stopped at {clock(seconds)}"
+        super().__init__(message)
+        self.seconds = seconds
+        self.limit = limit
+        self.declared = declared
+
+
 class ModelError(VidigestError):
     """A model is missing, or its files do not match the pinned checksum."""
 
@@ -87,3 +112,14 @@ class EmptyTranscriptError(VidigestError):
     """Nothing was said: there is nothing to summarize."""
 
     permanent = True
+
+
+class UnsupportedLanguageError(VidigestError):
+    """The requested language is not one Whisper knows: it fails the same way every time."""
+
+    permanent = True
+
+    def __init__(self, code: str, supported: list[str]) -> None:
+        codes = ", ".join(supported)
+        super().__init__(f"unsupported language code {code!r}: use auto (detect) or one of {codes}")
+        self.code = code

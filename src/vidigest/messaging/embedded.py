@@ -5,6 +5,11 @@ exactly the distributed one.
 The queue lives in memory, so a process that dies loses what it held. What plays the part of
 Kafka's committed offsets is `processed_messages`: on start, the runtime hands each subscriber
 again every published event it never processed (see `EmbeddedRuntime.recover`).
+
+Retries, attempt counting and giving up follow the `DeliveryPolicy` (`messaging/delivery.py`),
+the same one the Kafka worker uses. A message the policy gives up on (a handler that keeps
+raising, or asks for a retry at its final attempt) goes to the `dead_letter` sink, this
+transport's counterpart of Kafka's dead-letter topic; `app.py` wires the `dead_letters` table.
 """
 
 from __future__ import annotations
@@ -18,13 +23,28 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists, select
 
 from vidigest.database.session import db_session_context
+from vidigest.messaging.delivery import DeadLetter, DeliveryPolicy, Handler, Retry
 from vidigest.messaging.models import OutboxEvent, ProcessedMessage
 from vidigest.messaging.relay import OutboxRelay
-from vidigest.messaging.transport import HandleResult, Message, backoff_seconds
+from vidigest.messaging.transport import HandleResult, Message
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Message, int], HandleResult]
+# (subscriber, message, error, attempts): keeps a message the policy gave up on; raises if it
+# cannot (the database is down), and is then called again after a backoff.
+DeadLetterSink = Callable[[str, Message, str, int], None]
+
+
+def log_dead_letter(subscriber: str, message: Message, error: str, attempts: int) -> None:
+    """The sink of a broker without storage (tests, tools): the log is the only record."""
+    log.error(
+        "%s: gave up on %s (key %s) after %d attempt(s): %s",
+        subscriber,
+        message.topic,
+        message.key,
+        attempts,
+        error,
+    )
 
 
 @dataclass
@@ -38,10 +58,10 @@ class Delivery:
 @dataclass
 class EmbeddedBroker:
     """Publisher + in-process delivery. Each subscriber is its own consumer group: it receives
-    every message of its topic, in publish order, retried with backoff until `done`."""
+    every message of its topic, in publish order, each one handled as `policy` decides."""
 
-    retry_backoff_seconds: float = 1.0
-    retry_backoff_max_seconds: float = 60.0
+    policy: DeliveryPolicy
+    dead_letter: DeadLetterSink = log_dead_letter
     sleep: Callable[[float], None] = time.sleep
     # (message, the one subscriber it is for, or None for all of the topic's subscribers)
     _queue: deque[tuple[Message, str | None]] = field(default_factory=deque)
@@ -77,20 +97,40 @@ class EmbeddedBroker:
         return deliveries
 
     def _deliver(self, message: Message, name: str, handler: Handler) -> Delivery:
-        attempt = 1
-        retries = 0  # grows the backoff; `attempt` counts only tries the message is blamed for
+        """Call the handler until the policy says done or dead-letter; never raises for what
+        the handler raises, so a popped message is always accounted for."""
+        attempt, outages = 1, 0
         while True:
-            result = handler(message, attempt)
-            if result.done:
-                return Delivery(message, name, result, attempt)
-            retries += 1
-            delay = backoff_seconds(
-                retries, self.retry_backoff_seconds, self.retry_backoff_max_seconds
+            verdict = self.policy.deliver(handler, message, attempt, outages, name)
+            if not isinstance(verdict, Retry):
+                break
+            log.info(
+                "%s: retrying in %.1fs (attempt %d %s: %s)",
+                name,
+                verdict.after,
+                attempt,
+                "not counted" if verdict.transient else "failed",
+                verdict.error,
             )
-            log.info("%s: retrying in %.1fs (%s)", name, delay, result.error)
-            self.sleep(delay)
-            if not result.transient:  # an outage (database down) is not the message's fault
-                attempt += 1
+            self.sleep(verdict.after)
+            attempt, outages = verdict.attempt, verdict.outages
+        if isinstance(verdict, DeadLetter) and not verdict.recorded:
+            self._keep(name, message, verdict.error, attempt)
+        return Delivery(message, name, verdict.result, attempt)
+
+    def _keep(self, name: str, message: Message, error: str, attempts: int) -> None:
+        """Hand a given-up message to the dead-letter sink; like the Kafka worker with its
+        dead-letter topic, wait (with backoff) until it is kept rather than lose it."""
+        failures = 0
+        while True:
+            try:
+                self.dead_letter(name, message, error, attempts)
+                return
+            except Exception as exc:
+                failures += 1
+                delay = self.policy.backoff.seconds(failures)
+                log.error("%s: cannot dead-letter, trying again in %.1fs: %r", name, delay, exc)
+                self.sleep(delay)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import encode_event
+from vidigest.messaging.delivery import Backoff
 from vidigest.messaging.models import OutboxEvent
 from vidigest.messaging.transport import Message, Publisher
 
@@ -74,16 +75,19 @@ class OutboxRelay:
     def run(
         self, stop: threading.Event, poll_seconds: float = 0.5, max_backoff: float = 30.0
     ) -> None:
-        """Publish until `stop` is set; back off while the database or broker is unreachable."""
-        backoff = poll_seconds
+        """Publish until `stop` is set; back off while the database or broker is unreachable
+        (the message-retry formula, `Backoff`, starting at `poll_seconds`)."""
+        backoff = Backoff(poll_seconds, max_backoff)
+        failures = 0
         while not stop.is_set():
             try:
                 published = self.publish_batch()
-                backoff = poll_seconds
+                failures = 0
             except Exception as exc:
-                log.warning("relay: publish failed, retrying in %.1fs: %r", backoff, exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff)
+                failures += 1
+                delay = backoff.seconds(failures)
+                log.warning("relay: publish failed, retrying in %.1fs: %r", delay, exc)
+                stop.wait(delay)
                 continue
             if published == 0:
                 stop.wait(poll_seconds)

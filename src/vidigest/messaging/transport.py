@@ -2,7 +2,8 @@
 
 Services never see it: they write outbox rows. The relay publishes those rows through a
 `Publisher`; a consumer loop (embedded or Kafka) feeds each `Message` to a `MessageHandler`
-and acts on the `HandleResult` (commit, retry later, or dead-letter).
+and acts on the `HandleResult` as the one `DeliveryPolicy` (`delivery.py`) decides: commit,
+retry later, or dead-letter.
 """
 
 from __future__ import annotations
@@ -43,14 +44,3 @@ class HandleResult:
     # Such an attempt does not count toward the maximum: the message is never given up on
     # (dead-lettered) because of an outage.
     transient: bool = False
-
-    @property
-    def done(self) -> bool:
-        """True when the message may be committed (the consumer moves past it)."""
-        return self.outcome is not Outcome.RETRY
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """The wait before retrying after try number `attempt` (1-based): exponential, capped.
-    Every consumer loop (embedded and Kafka) uses this one policy."""
-    return float(min(cap, base * 2 ** max(0, attempt - 1)))

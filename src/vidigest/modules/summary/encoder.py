@@ -185,18 +185,19 @@ def model_path() -> Path:
 class SentenceEncoder:
     """Embeds sentences with all-MiniLM-L6-v2; unit-length float32 vectors of 384 dimensions.
 
-    The model is loaded on first use, once per process, and shared by every instance.
+    The model is loaded on first use and kept by this instance; the process shares one instance
+    through `app.Models` (the one model cache), so it is loaded once per process.
     """
-
-    _lock = threading.Lock()
-    _loaded: tuple[Any, _Bert] | None = None
 
     dim = EMBEDDING_DIM
 
-    @classmethod
-    def _load(cls) -> tuple[Any, _Bert]:
-        with cls._lock:
-            if cls._loaded is None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: tuple[Any, _Bert] | None = None
+
+    def _load(self) -> tuple[Any, _Bert]:
+        with self._lock:
+            if self._loaded is None:
                 from safetensors.numpy import load_file
                 from tokenizers import Tokenizer
 
@@ -213,8 +214,8 @@ class SentenceEncoder:
                     ) from exc
                 tokenizer.no_padding()
                 tokenizer.enable_truncation(max_length=MAX_TOKENS)
-                cls._loaded = (tokenizer, _Bert(weights, config))
-            return cls._loaded
+                self._loaded = (tokenizer, _Bert(weights, config))
+            return self._loaded
 
     def encode(self, sentences: Sequence[str], batch_size: int = 32) -> F32:
         """Embeddings (len(sentences), 384), each row L2-normalised; in the input order."""

@@ -20,6 +20,7 @@ from vidigest.common.exceptions import (
     CorruptMediaError,
     MediaError,
     MediaNotFoundError,
+    MediaTooLongError,
     NoAudioStreamError,
 )
 
@@ -112,6 +113,15 @@ def probe_media(path: str | Path) -> MediaInfo:
             video_streams=len(container.streams.video),
             audio_codec=audio[0].codec_context.name,
         )
+
+
+def check_duration(info: MediaInfo, max_seconds: float) -> MediaInfo:
+    """`info` if the duration the file declares is within `max_seconds` (0: no limit); else
+    MediaTooLongError. A file that declares no duration (0.0) passes here: `iter_audio` then
+    stops once the audio it decodes passes the limit."""
+    if max_seconds > 0 and info.duration > max_seconds:
+        raise MediaTooLongError(info.duration, max_seconds, declared=True)
+    return info
 
 
 class _Chunker:
@@ -249,6 +259,7 @@ def iter_audio(
     stream_index: int = 0,
     chunk_seconds: float = 30.0,
     start_at: float = 0.0,
+    max_seconds: float = 0.0,
 ) -> Generator[AudioChunk, None, None]:
     """Decode audio stream `stream_index` (among the audio streams) to mono float32 at
     `sample_rate`, yielding chunks of exactly round(chunk_seconds * sample_rate) samples (the last
@@ -259,6 +270,10 @@ def iter_audio(
     (whose decoders carry state) are decoded from the start with nothing resampled before the
     pre-roll. See `_Skipper`.
 
+    `max_seconds` (0: no limit) stops decoding with MediaTooLongError as soon as the audio passes
+    it, whatever the header declared: a file that declares no duration, or less than it holds,
+    cannot keep a worker busy for longer than the limit allows.
+
     Only one chunk plus one decoded frame is held at a time. Errors of the demuxer or the decoder,
     at open or mid-stream, raise CorruptMediaError with their reason; so does a file of an indexed
     container (mp4/mov, matroska, flac) that ends well before the audio duration it declares
@@ -267,6 +282,8 @@ def iter_audio(
     if sample_rate <= 0 or chunk_seconds <= 0 or start_at < 0:
         raise ValueError("sample_rate and chunk_seconds must be positive, start_at not negative")
     chunk_size = max(1, round(chunk_seconds * sample_rate))
+    # samples past start_at the limit allows (None: no limit)
+    max_samples = round(max(0.0, max_seconds - start_at) * sample_rate) if max_seconds > 0 else None
     p = _check_path(path)
     container = _open(p)
     with container:
@@ -291,6 +308,10 @@ def iter_audio(
                     aligned = skip.align(frame)
                     if aligned is not None:
                         yield from chunker.push(skip(resampler.resample(aligned)))
+                    if max_samples is not None and chunker.total > max_samples:
+                        raise MediaTooLongError(
+                            start_at + chunker.total / sample_rate, max_seconds, declared=False
+                        )
             yield from chunker.push(skip(resampler.resample(None)))  # flush the resampler
         except av.FFmpegError as error:
             raise CorruptMediaError(p.name, _reason(error), str(p)) from error

@@ -11,6 +11,7 @@ from vidigest.api import ApiError, ErrorResponse, SessionDep
 from vidigest.modules.transcription.formats import Format, render, to_json
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.service import VideoService
+from vidigest.security import content_disposition
 
 router = APIRouter(prefix="/videos", tags=["transcription"])
 
@@ -44,8 +45,9 @@ def get_transcript(
     headers = {}
     if download:
         stem = video.filename.rsplit(".", 1)[0] or "transcript"
-        ascii_stem = stem.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-        headers["Content-Disposition"] = f'attachment; filename="{ascii_stem}.{fmt}"'
+        headers["Content-Disposition"] = content_disposition(
+            "attachment", f"{stem}.{fmt}", default_stem="transcript"
+        )
     if fmt == "json":
         return JSONResponse(to_json(transcript), headers=headers)
     return Response(render(transcript, fmt), media_type=MEDIA_TYPES[fmt], headers=headers)

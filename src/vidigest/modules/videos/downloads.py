@@ -26,9 +26,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from vidigest.common.constants import VideoStatus
-from vidigest.common.exceptions import VideoNotFoundError, VideoStateError
+from vidigest.common.exceptions import MediaError, VideoNotFoundError, VideoStateError
 from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
+from vidigest.modules.transcription.audio import check_duration, probe_media
 from vidigest.modules.videos.service import DownloadService, VideoService
 from vidigest.modules.videos.sources import (
     AddressPolicy,
@@ -62,6 +63,7 @@ class DownloadPool:
         queue_size: int,
         max_bytes: int,
         timeout: float,
+        max_media_seconds: float = 0.0,
         allowed: AddressPolicy = public_address,
         on_registered: Callable[[], None] | None = None,
         heartbeat_seconds: float = 15.0,
@@ -73,6 +75,7 @@ class DownloadPool:
         self.workers = workers
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.max_media_seconds = max_media_seconds
         # which addresses may be fetched; tests admit their loopback server here (never a setting)
         self.allowed = allowed
         self.on_registered = on_registered
@@ -190,6 +193,14 @@ class DownloadPool:
             return
         finally:
             guard.close()
+        try:
+            # what an upload gets at the API, a download gets here: not media, no audio, or
+            # longer than allowed ends FAILED now rather than in the transcription worker
+            check_duration(probe_media(received.path), self.max_media_seconds)
+        except MediaError as exc:
+            remove_stored_media(self.storage_dir, str(received.path))
+            self._fail(job.video_id, f"the downloaded file cannot be used: {exc}")
+            return
         try:
             with db_session_context(self.session_factory) as session:
                 VideoService(session).complete_download(job.video_id, received.path, received.size)

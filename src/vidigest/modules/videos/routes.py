@@ -4,7 +4,6 @@ history, media (with Range), retry, delete."""
 from __future__ import annotations
 
 import json
-import mimetypes
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,10 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vidigest.api import ApiError, ErrorResponse, SessionDep, StateDep
 from vidigest.common.constants import VideoStatus
-from vidigest.common.exceptions import CorruptMediaError, MediaError, NoAudioStreamError
+from vidigest.common.exceptions import (
+    CorruptMediaError,
+    MediaError,
+    MediaTooLongError,
+    NoAudioStreamError,
+)
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import db_session_context
-from vidigest.modules.transcription.audio import probe_media
+from vidigest.modules.transcription.audio import MediaInfo, check_duration, probe_media
+from vidigest.modules.videos.media_type import playable_media_type
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService, VideoStatusLogService
 from vidigest.modules.videos.sources import (
@@ -30,9 +35,10 @@ from vidigest.modules.videos.sources import (
     parse_url,
     receive_multipart,
     remove_stored_media,
-    resolve_server_path,
+    store_server_file,
     url_filename,
 )
+from vidigest.security import content_disposition
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 
@@ -130,6 +136,8 @@ class RegisterRequest(RegisterOptions):
         return self
 
 
+UPLOAD_FIELDS = frozenset(RegisterOptions.model_fields)  # the text fields next to "file"
+
 _UPLOAD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["file"],
@@ -155,6 +163,8 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _media_problem(exc: MediaError) -> ApiError:
+    if isinstance(exc, MediaTooLongError):
+        return ApiError(413, "media_too_long", str(exc))
     if isinstance(exc, NoAudioStreamError):
         message = "the file has no audio track"
     elif isinstance(exc, CorruptMediaError):
@@ -178,15 +188,24 @@ async def _json_body(request: Request) -> RegisterRequest:
         ) from exc
 
 
+def _probe(path: Path, max_seconds: float) -> MediaInfo:
+    """Refuse at once what no worker could decode, or would decode for longer than allowed."""
+    return check_duration(probe_media(path), max_seconds)
+
+
 def _register(
-    state: Any, path: Path, source_type: str, source_uri: str, options: RegisterOptions
+    state: Any,
+    received: ReceivedUpload,
+    source_type: str,
+    source_uri: str,
+    options: RegisterOptions,
 ) -> Video:
     with db_session_context(state.vidigest.database.session_factory) as session:
         return VideoService(session).register(
-            media_path=path,
+            media_path=received.path,
             source_type=source_type,
             source_uri=source_uri,
-            filename=path.name,
+            filename=received.filename,
             language=options.language_code,
             model=options.model,
         )
@@ -246,7 +265,7 @@ async def register_video(request: Request, state: StateDep, response: Response) 
     settings = state.settings
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";", 1)[0].strip().lower()
-    received: ReceivedUpload | None = None
+    received: ReceivedUpload | None = None  # the stored file: removed if registration fails
     try:
         if kind == "multipart/form-data":
             received = await receive_multipart(
@@ -255,6 +274,7 @@ async def register_video(request: Request, state: StateDep, response: Response) 
                 request.stream(),
                 settings.storage_dir,
                 settings.max_upload_bytes,
+                fields=UPLOAD_FIELDS,
             )
             try:
                 options = RegisterOptions.model_validate(received.fields)
@@ -262,14 +282,16 @@ async def register_video(request: Request, state: StateDep, response: Response) 
                 raise RequestValidationError(
                     json.loads(exc.json(include_url=False, include_input=False))
                 ) from exc
-            path, source_type, source_uri = received.path, "upload", received.filename
+            source_type, source_uri = "upload", received.filename
         elif kind == "application/json":
             body = await _json_body(request)
             options = body
             if body.path is not None:
                 roots = settings.path_root_list if settings.allow_path_registration else []
-                path = resolve_server_path(body.path, roots)
-                source_type, source_uri = "path", str(path)
+                received = await run_in_threadpool(
+                    store_server_file, body.path, roots, settings.storage_dir
+                )
+                source_type, source_uri = "path", received.origin or received.filename
             else:
                 assert body.url is not None
                 if not settings.allow_url_registration:
@@ -282,15 +304,17 @@ async def register_video(request: Request, state: StateDep, response: Response) 
                 'send multipart/form-data with a \'file\' part, or JSON {"path"} / {"url"}',
             )
         try:
-            await run_in_threadpool(probe_media, path)
+            await run_in_threadpool(_probe, received.path, settings.max_media_seconds)
         except MediaError as exc:
             raise _media_problem(exc) from exc
-        video = await run_in_threadpool(_register, state, path, source_type, source_uri, options)
-    except SourceError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
-    except BaseException:
+        video = await run_in_threadpool(
+            _register, state, received, source_type, source_uri, options
+        )
+    except BaseException as exc:
         if received is not None:
             remove_stored_media(settings.storage_dir, str(received.path))
+        if isinstance(exc, SourceError):
+            raise ApiError(exc.status, exc.code, exc.message) from exc
         raise
     state.wake_workers()
     return VideoOut.of(video)
@@ -343,17 +367,27 @@ def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
 @router.get(
     "/{video_id}/media",
     summary="The media file (supports Range requests)",
+    description="Served inline as `audio/*` or `video/*` as PyAV finds the container (never "
+    "from the file name); anything else as an `application/octet-stream` attachment.",
     response_class=FileResponse,
-    responses={200: {"content": {"video/*": {}, "audio/*": {}}}, 206: {"description": "Range"}},
+    responses={
+        200: {"content": {"video/*": {}, "audio/*": {}, "application/octet-stream": {}}},
+        206: {"description": "Range"},
+    },
 )
 def video_media(video_id: str, session: SessionDep) -> FileResponse:
     video = VideoService(session).get(video_id)
     path = Path(video.media_path)
     if not path.is_file():
         raise ApiError(404, "not_found", "the media file of this video is gone")
-    media_type = mimetypes.guess_type(video.filename)[0] or "application/octet-stream"
+    media_type = playable_media_type(path)
+    disposition: Literal["inline", "attachment"] = "inline"
+    if media_type is None:
+        media_type, disposition = "application/octet-stream", "attachment"
     return FileResponse(
-        path, media_type=media_type, filename=video.filename, content_disposition_type="inline"
+        path,
+        media_type=media_type,
+        headers={"Content-Disposition": content_disposition(disposition, video.filename)},
     )
 
 
@@ -399,6 +433,7 @@ def retry_video(video_id: str, state: StateDep) -> VideoOut:
 def delete_video(video_id: str, state: StateDep) -> Response:
     with db_session_context(state.vidigest.database.session_factory) as session:
         video = VideoService(session).delete(video_id)
-    if video.source_type in ("upload", "url") and video.media_path:
+    # every API registration stores its file (a path's too); one registered in place is kept
+    if video.media_path:
         remove_stored_media(state.settings.storage_dir, video.media_path)
     return Response(status_code=204)

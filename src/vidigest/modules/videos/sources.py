@@ -1,22 +1,27 @@
 """Where a video comes from, made safe: a streamed multipart upload, a file under an allowed
 server-side root, or an http(s) URL on a public address.
 
-Each one ends as a file in its own directory under the storage directory (uploads, URLs) or
-as a checked server path, ready for `VideoService.register()`. Nothing here holds a whole file
-in memory.
+Each one ends as a file in its own directory under the storage directory, ready for
+`VideoService.register()`: what was checked is what the workers read and `/media` serves, even if
+the original is replaced later. Nothing here holds a whole file in memory, and no error message
+carries a server path.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import logging
+import os
 import re
 import shutil
 import socket
+import stat
 import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,10 +32,18 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from vidigest.common.exceptions import VidigestError
 
+log = logging.getLogger(__name__)
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MULTIPART_OVERHEAD = 1024 * 1024  # form fields and part headers around the file
 MAX_FIELD_BYTES = 1024
+MAX_PARTS = 16  # parts of one multipart body (the file and a few small fields)
+MAX_PART_HEADERS = 8  # header lines of one part
+MAX_PART_HEADER_BYTES = 4096  # one header line of a part
+MAX_NAME_CHARS = 200  # a name as users see it
+NAME_MAX_BYTES = 255  # one directory entry (ext4, xfs, btrfs, tmpfs, APFS): bytes, not characters
+MAX_EXTENSION_BYTES = 16
 MAX_REDIRECTS = 5
 CHUNK = 256 * 1024
 
@@ -56,11 +69,54 @@ def too_large(limit: int) -> SourceError:
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@]+", re.UNICODE)
 
 
+def readable(name: str) -> str:
+    """A name from the file system as text any database, JSON or header accepts.
+
+    Python carries the bytes of a name that is not UTF-8 as lone surrogates (surrogateescape);
+    they cannot be encoded again, so storing or returning such a name used to fail with a 500.
+    Each undecodable byte becomes U+FFFD; everything else is kept as it is.
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that did not come from the file system
+        raw = name.encode("utf-8", "surrogatepass")
+    return raw.decode("utf-8", "replace")
+
+
+def _cut(name: str, limit: int, size: Callable[[str], int], default: str) -> str:
+    """`name` within `limit` as measured by `size`, cut at a character boundary and keeping its
+    extension (decoders take it as a hint, and users recognise their file by it)."""
+    if size(name) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not (stem and 0 < len(extension.encode("utf-8")) <= MAX_EXTENSION_BYTES):
+        stem, dot, extension = name, "", ""
+    budget = limit - size(dot + extension)
+    while stem and size(stem) > budget:
+        stem = stem[: max(0, len(stem) - max(1, (size(stem) - budget) // 4))]
+    return (stem.rstrip(" .") or default) + dot + extension
+
+
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
 def safe_filename(name: str | None, default: str = "upload") -> str:
-    """The last path component of a client-supplied name, without control or odd characters."""
+    """The last path component of a client-supplied name, without control or odd characters,
+    at most MAX_NAME_CHARS characters (with its extension)."""
     name = unicodedata.normalize("NFC", (name or "").replace("\\", "/")).split("/")[-1]
-    name = _UNSAFE.sub("_", name).strip(" .")[:200]
-    return name or default
+    name = _UNSAFE.sub("_", name).strip(" .")
+    return _cut(name, MAX_NAME_CHARS, len, default) if name else default
+
+
+def storage_name(name: str | None, default: str = "upload") -> str:
+    """The name a file is stored under: `safe_filename(name)` cut to NAME_MAX_BYTES bytes of
+    UTF-8, keeping its extension.
+
+    `safe_filename` counts characters: 200 CJK characters are 600 bytes, more than a directory
+    entry can hold. The name users see is kept apart (`Video.filename`), uncut.
+    """
+    return _cut(safe_filename(name, default), NAME_MAX_BYTES, _utf8_bytes, default)
 
 
 def new_storage_dir(storage_dir: Path) -> Path:
@@ -69,9 +125,19 @@ def new_storage_dir(storage_dir: Path) -> Path:
     return target
 
 
+def storage_failure(exc: OSError) -> SourceError:
+    """What the client is told when storing a file fails: why, without the server's path (the
+    log has it)."""
+    log.warning("storing a file failed: %s", exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return SourceError(507, "insufficient_storage", "the server has no room to store the file")
+    return SourceError(500, "storage_error", "the server could not store the file")
+
+
 def remove_stored_media(storage_dir: Path, media_path: str) -> bool:
     """Delete the directory holding `media_path` if it is one of ours (inside storage_dir);
-    a file registered by path belongs to its owner and stays. True if something was removed."""
+    a file registered in place (by the CLI) belongs to its owner and stays. True if something
+    was removed."""
     root = storage_dir.resolve()
     folder = Path(media_path).resolve().parent
     if folder == root or not folder.is_relative_to(root):
@@ -85,10 +151,11 @@ def remove_stored_media(storage_dir: Path, media_path: str) -> bool:
 
 @dataclass
 class ReceivedUpload:
-    path: Path
-    filename: str
+    path: Path  # the stored file (its name fits a directory entry)
+    filename: str  # the name users see: the client's own, made safe, not cut by bytes
     size: int
     fields: dict[str, str] = field(default_factory=dict)
+    origin: str | None = None  # where it came from, as readable text (server path registration)
 
 
 @dataclass
@@ -102,16 +169,24 @@ class _Part:
 
 class _UploadWriter:
     """Callbacks for python-multipart's streaming parser: the part named "file" goes straight
-    to disk, small text fields are kept, anything else is refused."""
+    to disk, the small text fields named in `fields` are kept, anything else is refused.
 
-    def __init__(self, storage_dir: Path, max_bytes: int) -> None:
+    Every limit holds while parsing, so a body of many small parts costs no memory: at most
+    MAX_PARTS parts, each header line and count capped (by the parser), a field's value at
+    MAX_FIELD_BYTES; an unknown or repeated field name stops the parse at its headers.
+    """
+
+    def __init__(self, storage_dir: Path, max_bytes: int, fields: Collection[str]) -> None:
         self.storage_dir = storage_dir
         self.max_bytes = max_bytes
+        self.allowed = frozenset(fields)
         self.fields: dict[str, str] = {}
         self.upload: ReceivedUpload | None = None
+        self.parts = 0
         self._part = _Part()
         self._header_field = bytearray()
         self._header_value = bytearray()
+        self._dir: Path | None = None  # created for the file part; removed by discard()
         self._file: IO[bytes] | None = None
         self.finished = False
 
@@ -128,6 +203,11 @@ class _UploadWriter:
         }
 
     def _begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise SourceError(
+                413, "payload_too_large", f"too many form fields (at most {MAX_PARTS} parts)"
+            )
         self._part = _Part()
 
     def _header_end(self) -> None:
@@ -142,14 +222,26 @@ class _UploadWriter:
         )
         if disposition != b"form-data" or b"name" not in options:
             raise SourceError(422, "validation_error", "a multipart part without a form name")
-        self._part.name = options[b"name"].decode("utf-8", "replace")
-        if self._part.name == "file":
-            if self.upload is not None:
-                raise SourceError(422, "validation_error", "send one file per request")
+        name = options[b"name"].decode("utf-8", "replace")
+        if name != "file" and name not in self.allowed:
+            expected = ", ".join(sorted({"file", *self.allowed}))
+            raise SourceError(
+                422,
+                "validation_error",
+                f"unknown form field {name[:64]!r}; the fields are {expected}",
+            )
+        if name in self.fields or (name == "file" and self.upload is not None):
+            raise SourceError(422, "validation_error", f"form field {name!r} is given twice")
+        self._part.name = name
+        if name == "file":
             raw = options.get(b"filename")
             self._part.filename = safe_filename(raw.decode("utf-8", "replace") if raw else None)
-            target = new_storage_dir(self.storage_dir) / self._part.filename
-            self._file = target.open("wb")
+            try:
+                self._dir = new_storage_dir(self.storage_dir)
+                target = self._dir / storage_name(self._part.filename)
+                self._file = target.open("wb")
+            except OSError as exc:
+                raise storage_failure(exc) from exc
             self.upload = ReceivedUpload(target, self._part.filename, 0)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
@@ -183,9 +275,10 @@ class _UploadWriter:
 
     def discard(self) -> None:
         self.close()
-        if self.upload is not None:
-            shutil.rmtree(self.upload.path.parent, ignore_errors=True)
-            self.upload = None
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+        self.upload = None
 
 
 async def receive_multipart(
@@ -194,9 +287,12 @@ async def receive_multipart(
     chunks: AsyncIterator[bytes],
     storage_dir: Path,
     max_bytes: int,
+    fields: Collection[str] = (),
 ) -> ReceivedUpload:
     """Stream a multipart/form-data body: the part named "file" is written to a new directory
-    under `storage_dir` chunk by chunk; over `max_bytes` the upload stops with 413."""
+    under `storage_dir` chunk by chunk; over `max_bytes` the upload stops with 413. Text
+    fields other than `fields` are refused (422) as soon as their headers are read, and reading
+    stops at the closing boundary: nothing the client adds after it is read."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
@@ -204,19 +300,29 @@ async def receive_multipart(
     body_limit = max_bytes + MULTIPART_OVERHEAD
     if content_length is not None and content_length.isdigit() and int(content_length) > body_limit:
         raise too_large(max_bytes)
-    writer = _UploadWriter(storage_dir, max_bytes)
+    writer = _UploadWriter(storage_dir, max_bytes, fields)
     try:
-        parser = MultipartParser(boundary, writer.callbacks())  # type: ignore[arg-type]
+        parser = MultipartParser(
+            boundary,
+            writer.callbacks(),  # type: ignore[arg-type]
+            max_header_count=MAX_PART_HEADERS,
+            max_header_size=MAX_PART_HEADER_BYTES,
+        )
         received = 0
         async for chunk in chunks:
             received += len(chunk)
             if received > body_limit:
                 raise too_large(max_bytes)
             parser.write(chunk)
+            if writer.finished:
+                break
         parser.finalize()
     except SourceError:
         writer.discard()
         raise
+    except OSError as exc:  # writing the file
+        writer.discard()
+        raise storage_failure(exc) from exc
     except Exception as exc:  # the parser's own errors: malformed body
         writer.discard()
         raise SourceError(422, "validation_error", f"malformed multipart body: {exc}") from exc
@@ -232,14 +338,19 @@ async def receive_multipart(
 # --- a file already on the server ----------------------------------------------------------------
 
 
+def _resolved_roots(roots: list[Path]) -> list[Path]:
+    return [root.resolve() for root in roots]
+
+
 def resolve_server_path(raw: str, roots: list[Path]) -> Path:
     """`raw` resolved (symlinks followed, `..` removed) and required to lie under one of `roots`.
-    Relative paths are taken from the first root."""
+    Relative paths are taken from the first root. A check only: `store_server_file` opens what
+    this names without following links, so a swap after the check is refused, not served."""
     if not roots:
         raise SourceError(403, "forbidden", "registering server-side paths is disabled")
     if not raw or "\x00" in raw:
         raise SourceError(422, "validation_error", "path must be a non-empty string")
-    resolved_roots = [root.resolve() for root in roots]
+    resolved_roots = _resolved_roots(roots)
     candidate = Path(raw).expanduser()
     if not candidate.is_absolute():
         candidate = resolved_roots[0] / candidate
@@ -254,17 +365,156 @@ def resolve_server_path(raw: str, roots: list[Path]) -> Path:
     return resolved
 
 
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO swapped in opens at once (and is refused by fstat) instead of hanging
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def open_beneath(path: Path, root: Path) -> int:
+    """A read-only descriptor of `path` (canonical, inside the canonical `root`), opened one
+    component at a time from `root` without following any link (what openat2's
+    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS does in one call, which Python does not offer).
+
+    `path` was resolved a moment before, so it holds no link: a link met now was put there since
+    (ELOOP / ENOTDIR), and what is opened is always a file beneath `root`.
+    """
+    parts = path.relative_to(root).parts
+    if not parts:
+        raise SourceError(404, "not_found", "no such file under the allowed roots")
+    try:
+        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in parts[:-1]:
+                below = os.open(part, _DIRECTORY_FLAGS, dir_fd=directory)
+                os.close(directory)
+                directory = below
+            return os.open(parts[-1], _FILE_FLAGS, dir_fd=directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise SourceError(404, "not_found", "no such file under the allowed roots") from exc
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise SourceError(
+                403, "forbidden", "path is outside the allowed roots (it changed while checked)"
+            ) from exc
+        raise SourceError(403, "forbidden", "the server cannot read this file") from exc
+
+
+def _link_open_file(fd: int, target: Path) -> None:
+    """Hard-link the inode open at `fd` as `target`: linkat(AT_FDCWD, "/proc/self/fd/N",
+    dir, name, AT_SYMLINK_FOLLOW), which needs no privilege (AT_EMPTY_PATH does). Passing a
+    directory descriptor makes Python call linkat with AT_SYMLINK_FOLLOW; plain link(2) would
+    try to link the /proc entry itself."""
+    directory = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(f"/proc/self/fd/{fd}", target.name, dst_dir_fd=directory, follow_symlinks=True)
+    finally:
+        os.close(directory)
+
+
+def _store_descriptor(fd: int, storage_dir: Path, name: str) -> Path:
+    """Put the file open at `fd` into a new storage directory as `name`: a hard link to that
+    very inode when the file system allows it (free, instant), else a copy read from `fd`."""
+    try:
+        target_dir = new_storage_dir(storage_dir)
+    except OSError as exc:
+        raise storage_failure(exc) from exc
+    target = target_dir / name
+    try:
+        try:
+            _link_open_file(fd, target)
+        except OSError:  # another file system (EXDEV), not ours (protected_hardlinks), no /proc
+            with target.open("xb") as out:
+                offset = 0
+                while chunk := os.pread(fd, 4 * CHUNK, offset):
+                    out.write(chunk)
+                    offset += len(chunk)
+    except OSError as exc:
+        shutil.rmtree(target_dir, ignore_errors=True)
+        raise storage_failure(exc) from exc
+    except BaseException:
+        shutil.rmtree(target_dir, ignore_errors=True)
+        raise
+    return target
+
+
+def store_server_file(raw: str, roots: list[Path], storage_dir: Path) -> ReceivedUpload:
+    """Register-time half of a server path: check `raw` (`resolve_server_path`), open it
+    beneath its root without following links (`open_beneath`), require a regular file, and keep
+    that opened file in the storage directory (`_store_descriptor`).
+
+    The video then points at the stored file, so what was checked is what the workers decode
+    and `/media` serves: replacing the original by a link to, say, the database afterwards
+    changes nothing. `filename` is the file's own name (bytes that are not UTF-8 shown as
+    U+FFFD); the stored name is cut to fit a directory entry.
+    """
+    path = resolve_server_path(raw, roots)
+    root = max(
+        (r for r in _resolved_roots(roots) if path.is_relative_to(r)), key=lambda r: len(r.parts)
+    )
+    fd = open_beneath(path, root)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(404, "not_found", "no such file under the allowed roots")
+        name = readable(path.name)
+        target = _store_descriptor(fd, storage_dir, storage_name(name, default="media"))
+    finally:
+        os.close(fd)
+    return ReceivedUpload(target, name, info.st_size, origin=readable(str(path)))
+
+
 # --- an http(s) URL ------------------------------------------------------------------------------
+
+
+_V6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+# IPv4 ranges Python's `is_global` lets through (3.11 and some later releases) but nobody should
+# be sent to: IETF protocol assignments (192.0.0.0/24, some "global" anycast), the deprecated
+# 6to4 relay anycast
+_V4_REFUSED = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("192.88.99.0/24"))
+# NAT64 (RFC 6052 / 8215): the well-known prefix embeds an IPv4 address in its last 32 bits; the
+# local-use prefix is specific to one network (where it points cannot be known): refused
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address] | None:
+    """The IPv4 address(es) an IPv6 transition form carries: IPv4-mapped, NAT64 well-known
+    prefix, 6to4, Teredo (server and client); None for an address of no such form."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in _NAT64_WELL_KNOWN:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return None
 
 
 def public_address(ip: IPAddress) -> bool:
     """Only globally routable unicast addresses: no loopback, private, link-local (cloud
-    metadata at 169.254.169.254), CGNAT, multicast, reserved or unspecified ones."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
-            return public_address(embedded)
-    return ip.is_global and not ip.is_multicast
+    metadata at 169.254.169.254), CGNAT, multicast, reserved, unspecified or IETF-protocol ones.
+
+    IPv6 must be global unicast (2000::/3) and public by Python's registry, with two transition
+    forms that carry an IPv4 address judged by that address: IPv4-mapped (`::ffff:a.b.c.d`) and
+    NAT64's well-known prefix (`64:ff9b::a.b.c.d`, what DNS64 answers for IPv4-only hosts on an
+    IPv6-only network, where it reaches the IPv4 address behind it). 6to4 and Teredo must carry
+    public IPv4 addresses too. Everything else is refused: IPv4-compatible (`::a.b.c.d`,
+    deprecated), NAT64 local-use (`64:ff9b:1::/48`), ULA, link-local, documentation ranges.
+    """
+    if isinstance(ip, ipaddress.IPv4Address):
+        return (
+            ip.is_global
+            and not ip.is_multicast
+            and not any(ip in network for network in _V4_REFUSED)
+        )
+    embedded = _embedded_ipv4(ip)
+    if ip.ipv4_mapped is not None or ip in _NAT64_WELL_KNOWN:
+        return all(public_address(v4) for v4 in embedded or ())
+    if ip not in _V6_GLOBAL_UNICAST or not ip.is_global or ip.is_multicast:
+        return False
+    return embedded is None or all(public_address(v4) for v4 in embedded)
 
 
 AddressPolicy = Callable[[IPAddress], bool]
@@ -345,7 +595,7 @@ def parse_url(raw_url: str) -> httpx.URL:
 
 
 def _url_filename(url: httpx.URL) -> str:
-    return safe_filename(unquote(url.path.rsplit("/", 1)[-1]), default="download")
+    return storage_name(unquote(url.path.rsplit("/", 1)[-1]), default="download")
 
 
 class DownloadGuard:

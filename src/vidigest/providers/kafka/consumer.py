@@ -10,17 +10,15 @@ How it works (the pattern of Sentry's arroyo, reduced to one message in flight):
   position after the last message it handed over, so nothing is lost and nothing is skipped.
   Quick handlers (done within `pause_after` seconds) never pause: pausing drops the prefetched
   messages, which would cost one fetch round trip per message.
-* A done result (`HandleResult.done`) stores offset+1 and commits it asynchronously: at once
-  when the worker is quiet, at most every `commit_interval_seconds` under load; a synchronous
-  commit follows on revoke and on close. Nothing unfinished is ever committed. RETRY waits an
-  exponential backoff (still polling, partitions paused), then calls the handler again with
-  `attempt + 1`.
-  DEAD_LETTERED copies the original message to the dead-letter topic (original headers + error +
-  source topic/partition/offset) and then commits, so the next message of that partition is
-  processed. The handler decides when a failure is final (`attempt >= settings.max_attempts`);
-  as a safety net, a RETRY or an exception at the final attempt is dead-lettered by the loop.
-  A *transient* RETRY (the database is unreachable) does not count as an attempt: an outage
-  delays a message, however long it lasts, but never dead-letters it.
+* What follows a handler call is decided by the `DeliveryPolicy` (`messaging/delivery.py`),
+  the same one the embedded broker uses: exceptions, attempt counting, the final attempt,
+  outages, backoff. This loop only carries the verdict out.
+* `Done` stores offset+1 and commits it asynchronously: at once when the worker is quiet, at
+  most every `commit_interval_seconds` under load; a synchronous commit follows on revoke and on
+  close. Nothing unfinished is ever committed. `Retry` waits its backoff (still polling,
+  partitions paused), then calls the handler again. `DeadLetter` copies the original message to
+  the dead-letter topic (`dead_letter.py`) and then commits, so the next message of that
+  partition is processed.
 
 Rebalances (the choice made here): when the partition of the in-flight message is revoked, the
 loop waits up to `revoke_grace_seconds` for the handler. If it finishes, its result is committed
@@ -45,38 +43,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from prometheus_client import Counter, Gauge, Histogram
 
-from vidigest.common.constants import HEADER_ERROR, HEADER_SOURCE_TOPIC
 from vidigest.config import Settings
-from vidigest.messaging.transport import HandleResult, Message, Outcome, backoff_seconds
+from vidigest.messaging.delivery import DeadLetter, DeliveryPolicy, Done, Handler, Retry, Verdict
+from vidigest.messaging.transport import Message
 from vidigest.providers.kafka.config import consumer_config
+from vidigest.providers.kafka.dead_letter import DeadLetterTopic
+from vidigest.providers.kafka.metrics import WorkerMetrics
 from vidigest.providers.kafka.producer import KafkaPublisher, PublishError
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Message, int], HandleResult]
-
-HEADER_SOURCE_PARTITION = "source_partition"
-HEADER_SOURCE_OFFSET = "source_offset"
-HEADER_ATTEMPTS = "attempts"
-
-MESSAGES = Counter(
-    "vidigest_messages",
-    "Handler results, one per handler call (a message retried twice counts three times).",
-    ["worker", "outcome"],
-)
-HANDLE_SECONDS = Histogram(
-    "vidigest_handle_seconds",
-    "Time spent in the handler per call.",
-    ["worker"],
-    buckets=(0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-)
-CONSUMER_LAG = Gauge(
-    "vidigest_consumer_lag",
-    "High watermark minus the next offset to process, per partition (from cached watermarks).",
-    ["worker", "topic", "partition"],
-)
 _LAG_EVERY_SECONDS = 1.0
 
 
@@ -152,11 +129,11 @@ class _InFlight:
     raw: Any  # confluent_kafka.Message
     message: Message
     attempt: int = 1
+    outages: int = 0  # transient retries in a row (infrastructure down): they keep `attempt`
     job: _Job | None = None
     not_before: float = 0.0
-    result: HandleResult | None = None  # set once the handler returned a done result
+    verdict: Done | DeadLetter | None = None  # set once the handler is done with the message
     dlq_failures: int = 0
-    outage_retries: int = 0  # transient RETRYs (infrastructure down): they keep `attempt`
     abandoned: bool = False
     started: float = field(default_factory=time.monotonic)
 
@@ -184,13 +161,14 @@ class KafkaWorker:
         commit_interval_seconds: float = 0.5,
         publisher: KafkaPublisher | None = None,
         extra_config: Mapping[str, Any] | None = None,
+        policy: DeliveryPolicy | None = None,
     ) -> None:
         if not topics:
             raise ValueError("KafkaWorker needs at least one topic")
         self.settings = settings
         self.topics = list(topics)
         self.handle = handle
-        self.dead_letter_topic = dead_letter_topic
+        self.policy = policy or DeliveryPolicy.from_settings(settings)
         self.group_id = group_id or settings.consumer_group
         self.name = name or self.group_id
         self.poll_timeout = poll_timeout
@@ -211,6 +189,7 @@ class KafkaWorker:
         self._consumer = Consumer(conf)
         self._owns_publisher = publisher is None
         self._publisher = publisher or KafkaPublisher(settings, client_id=f"{self.name}-dlq")
+        self._dead_letters = DeadLetterTopic(self._publisher, dead_letter_topic)
         self._runner = _Runner(f"kafka-worker-{self.name}")
         self._inflight: _InFlight | None = None
         self._paused = False
@@ -221,8 +200,7 @@ class KafkaWorker:
         self._last_commit = 0.0
         self._assigned: set[tuple[str, int]] = set()
         self._assigned_lock = threading.Lock()
-        self._messages = {o: MESSAGES.labels(self.name, o.value) for o in Outcome}
-        self._handle_seconds = HANDLE_SECONDS.labels(self.name)
+        self._metrics = WorkerMetrics(self.name)
 
     # --- public ---
 
@@ -313,43 +291,25 @@ class KafkaWorker:
     def _submit(self, inflight: _InFlight) -> None:
         inflight.job = self._runner.submit(lambda: self._work(inflight))
 
-    def _work(self, inflight: _InFlight) -> tuple[HandleResult, str | None]:
-        """Runs on the helper thread: the handler call, then the dead-letter copy if needed."""
-        result = inflight.result
-        if result is None:
-            result = self._call_handler(inflight.message, inflight.attempt)
-        if result.outcome is not Outcome.DEAD_LETTERED:
-            return result, None
+    def _work(self, inflight: _InFlight) -> tuple[Verdict, str | None]:
+        """Runs on the helper thread: the handler call, then the dead-letter copy if needed.
+        Returns the verdict and, when the copy could not be published, why."""
+        verdict: Verdict | None = inflight.verdict
+        if verdict is None:
+            started = time.perf_counter()
+            verdict = self.policy.deliver(
+                self.handle, inflight.message, inflight.attempt, inflight.outages, self.name
+            )
+            self._metrics.handled(verdict.result.outcome, time.perf_counter() - started)
+        if not isinstance(verdict, DeadLetter):
+            return verdict, None
         try:
-            self._dead_letter(inflight, result.error)
+            self._dead_letters.publish(
+                inflight.raw, inflight.message, verdict.error, inflight.attempt
+            )
         except PublishError as exc:
-            return result, str(exc)
-        return result, None
-
-    def _call_handler(self, message: Message, attempt: int) -> HandleResult:
-        final = attempt >= self.settings.max_attempts
-        started = time.perf_counter()
-        try:
-            result = self.handle(message, attempt)
-        except Exception as exc:
-            log.exception(
-                "worker %s: handler raised on %s (attempt %d)", self.name, message.origin, attempt
-            )
-            error = f"{type(exc).__name__}: {exc}"
-            result = HandleResult(Outcome.DEAD_LETTERED if final else Outcome.RETRY, error)
-        finally:
-            self._handle_seconds.observe(time.perf_counter() - started)
-        if result.outcome is Outcome.RETRY and final and not result.transient:
-            log.error(
-                "worker %s: handler asked to retry %s at its final attempt %d; dead-lettering it",
-                self.name,
-                message.origin,
-                attempt,
-            )
-            error = result.error or "retry requested at the final attempt"
-            result = HandleResult(Outcome.DEAD_LETTERED, error)
-        self._messages[result.outcome].inc()
-        return result
+            return verdict, str(exc)
+        return verdict, None
 
     def _advance(self) -> None:
         """Move the in-flight message on: start a due attempt, or act on a finished one."""
@@ -372,38 +332,24 @@ class KafkaWorker:
             return
         if job.error is not None:  # a bug in this module, not in the handler: surface it
             raise job.error
-        result, dlq_error = job.result
-        if result.outcome is Outcome.RETRY and result.transient:
-            # An outage, not this message's fault: same attempt again, however long it lasts.
-            inflight.outage_retries += 1
-            delay = self._backoff(inflight.outage_retries)
+        verdict, dlq_error = job.result
+        if isinstance(verdict, Retry):
             log.info(
-                "worker %s: retrying %s in %.2fs (attempt %d not counted: %s)",
+                "worker %s: retrying %s in %.2fs (attempt %d %s: %s)",
                 self.name,
                 inflight.message.origin,
-                delay,
+                verdict.after,
                 inflight.attempt,
-                result.error,
+                "not counted" if verdict.transient else "failed",
+                verdict.error,
             )
-            inflight.not_before = time.monotonic() + delay
+            inflight.attempt, inflight.outages = verdict.attempt, verdict.outages
+            inflight.not_before = time.monotonic() + verdict.after
             return
-        if result.outcome is Outcome.RETRY:
-            delay = self._backoff(inflight.attempt)
-            log.info(
-                "worker %s: retrying %s in %.2fs (attempt %d failed: %s)",
-                self.name,
-                inflight.message.origin,
-                delay,
-                inflight.attempt,
-                result.error,
-            )
-            inflight.attempt += 1
-            inflight.not_before = time.monotonic() + delay
-            return
-        inflight.result = result
+        inflight.verdict = verdict
         if dlq_error is not None:
             inflight.dlq_failures += 1
-            delay = self._backoff(inflight.dlq_failures)
+            delay = self.policy.backoff.seconds(inflight.dlq_failures)
             log.error(
                 "worker %s: cannot dead-letter %s, trying again in %.2fs: %s",
                 self.name,
@@ -415,11 +361,6 @@ class KafkaWorker:
             return
         self._mark_done(inflight)
         self._inflight = None
-
-    def _backoff(self, attempt: int) -> float:
-        return backoff_seconds(
-            attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds
-        )
 
     def _drain(self, grace: float) -> None:
         """At stop: let the in-flight message finish (polling meanwhile), else abandon it."""
@@ -511,8 +452,7 @@ class KafkaWorker:
         except KafkaException:
             return
         if watermarks and watermarks[1] >= 0:
-            lag = max(0, watermarks[1] - next_offset)
-            CONSUMER_LAG.labels(self.name, topic, str(partition)).set(lag)
+            self._metrics.lag(topic, partition, max(0, watermarks[1] - next_offset))
 
     # --- pause / resume ---
 
@@ -604,29 +544,6 @@ class KafkaWorker:
         if err.fatal():
             raise KafkaException(err)
         log.warning("worker %s: consumer error: %s", self.name, err.str())
-
-    # --- dead letters ---
-
-    def _dead_letter(self, inflight: _InFlight, error: str | None) -> None:
-        raw = inflight.raw
-        headers = dict(inflight.message.headers)
-        headers.update(
-            {
-                HEADER_ERROR: error or "unknown error",
-                HEADER_SOURCE_TOPIC: raw.topic(),
-                HEADER_SOURCE_PARTITION: str(raw.partition()),
-                HEADER_SOURCE_OFFSET: str(raw.offset()),
-                HEADER_ATTEMPTS: str(inflight.attempt),
-            }
-        )
-        copy = Message(
-            topic=self.dead_letter_topic,
-            key=inflight.message.key,
-            value=inflight.message.value,
-            headers=headers,
-            origin=inflight.message.origin,
-        )
-        self._publisher.publish([copy])
 
 
 def _names(partitions: list[TopicPartition]) -> str:
