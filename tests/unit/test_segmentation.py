@@ -13,6 +13,7 @@ import itertools
 import numpy as np
 import pytest
 
+from vidigest.modules.summary import segmentation
 from vidigest.modules.summary.config import ExtractiveConfig
 from vidigest.modules.summary.segmentation import ChapterLimits, segment, segment_optimal
 from vidigest.modules.summary.text import Sentence
@@ -65,7 +66,7 @@ def test_one_topic_is_one_chapter() -> None:
         assert segment_optimal(emb, times(60), 60 * SECONDS_PER_SENTENCE) == [0]
 
 
-def test_a_three_hour_lecture() -> None:
+def test_a_three_hour_lecture(monkeypatch: pytest.MonkeyPatch) -> None:
     """~1,800 sentences in 24 chapters of 30 to 120 sentences (3 to 12 minutes): the count and
     the places follow the content, and the minimum chapter length scales up (3 min here)."""
     rng = np.random.default_rng(3)
@@ -74,6 +75,9 @@ def test_a_three_hour_lecture() -> None:
     n = len(emb)
     got = segment_optimal(emb, times(n), n * SECONDS_PER_SENTENCE)
     assert got == true_starts
+    # past GRAM_MAX_SENTENCES the dot products are computed row by row: same result
+    monkeypatch.setattr(segmentation, "GRAM_MAX_SENTENCES", 0)
+    assert segment_optimal(emb, times(n), n * SECONDS_PER_SENTENCE) == true_starts
 
 
 def test_minimum_chapter_length_scales_with_the_video() -> None:
