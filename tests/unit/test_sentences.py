@@ -94,3 +94,15 @@ def test_quoted_sentences_are_whole(summarizer: ExtractiveSummarizer) -> None:
 @pytest.fixture(scope="module")
 def summarizer() -> ExtractiveSummarizer:
     return ExtractiveSummarizer()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Most people lack vitamin A in winter.",
+        "The car raced in Formula One for a decade.",
+        "We watched Doctor Who on Saturday.",
+    ],
+)
+def test_capitalised_words_that_are_not_sentence_starters_here(text: str) -> None:
+    assert texts(text) == [text]

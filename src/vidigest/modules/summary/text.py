@@ -192,10 +192,11 @@ def _missed_end(token: str, next_token: str | None) -> bool:
     return low in _SENTENCE_STARTERS and core.lower() not in _CANNOT_END
 
 
+# Capitalised mid-sentence only at a sentence start. Not "a", "one", "who": "vitamin A",
+# "Formula One", "Doctor Who".
 _SENTENCE_STARTERS = frozenset(
     [
         "the",
-        "a",
         "an",
         "this",
         "these",
@@ -232,9 +233,7 @@ _SENTENCE_STARTERS = frozenset(
         "each",
         "every",
         "most",
-        "many",
         "some",
-        "one",
         "many",
         "such",
         "although",
@@ -246,7 +245,6 @@ _SENTENCE_STARTERS = frozenset(
         "why",
         "where",
         "which",
-        "who",
     ]
 )
 _CANNOT_END = frozenset(
