@@ -78,6 +78,7 @@ bench: $(DEV)
 	$(PY) bench/messaging.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/summary_eval.py
+	$(PY) bench/chapters_spoken.py
 	$(PY) bench/api.py
 
 # The reliability suite at full size (the test suite runs it with 8 videos and 20 kills).

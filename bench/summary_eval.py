@@ -14,9 +14,9 @@
    end to end, so the true topic changes are known. Scored over words: Pk and WindowDiff
    (k = half the mean true chapter length; lower is better) and the distance in seconds from
    each true change to the nearest predicted one and back (median per text, then the mean),
-   against fixed-length splits: even
-   spacing into the true number of chapters (the count told), into the number the summarizer
-   chose, and one chapter every 60 s (the summarizer's own upper bound).
+   against the previous default segmentation (TextTiling with a permutation test) and
+   fixed-length splits: even spacing into the true number of chapters (the count told), into the
+   number the summarizer chose, and one chapter every 60 s.
 
 Prints ratios against the baselines measured in the same run.
 """
@@ -235,7 +235,11 @@ def even_starts(duration: float, k: int) -> list[float]:
 
 
 def chapter_eval(
-    corpus: list[Paper], n_texts: int, seed: int, summarizer: ExtractiveSummarizer
+    corpus: list[Paper],
+    n_texts: int,
+    seed: int,
+    summarizer: ExtractiveSummarizer,
+    previous: ExtractiveSummarizer | None = None,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     rows: dict[str, list[tuple[float, float, float, float]]] = {}
@@ -257,8 +261,12 @@ def chapter_eval(
         pred_counts.append(len(predicted))
         ref = spoken.word_doc
         k = max(2, round(len(ref) / n_true / 2))
-        variants = {
-            "default (extractive)": predicted,
+        variants = {"default (extractive)": predicted}
+        if previous is not None:
+            variants["previous default (TextTiling)"] = [
+                c.start for c in previous.run(spoken.transcript).summary.chapters
+            ]
+        variants |= {
             "even split, true count": even_starts(duration, n_true),
             "even split, default's count": even_starts(duration, len(predicted)),
             "one chapter per 60 s": even_starts(duration, max(1, round(duration / 60))),
@@ -329,7 +337,10 @@ def main() -> None:
         print(f"| {name} | {r['repeats'][name]:.1f} % | {r['union_recall'][name]:.1f} |")
     print(f"summarizer time per paper: {r['seconds']['default (extractive)']:.2f} s")
 
-    c = chapter_eval(corpus, args.stitched, args.seed, summarizers["default (extractive)"])
+    previous = ExtractiveSummarizer(encoder, ExtractiveConfig.previous(abstract_sentences=3))
+    c = chapter_eval(
+        corpus, args.stitched, args.seed, summarizers["default (extractive)"], previous
+    )
     print(
         f"\n## Chapters: {c['texts']} stitched texts, {c['mean_words']:.0f} words each, "
         f"{c['true_chapters']} true chapters; the default found {c['predicted_chapters']} "

@@ -1,11 +1,14 @@
 """Quality gate of the default summarizer: `bench/summary_eval.py` (the run whose figures are in
-docs/benchmarks.md#summaries: 100 ACLSum papers, 20 stitched texts; ~1.5 min) against the
-baselines measured in the same run.
+docs/benchmarks.md#summaries: 100 ACLSum papers, 20 stitched texts; ~6 min) and
+`bench/chapters_spoken.py` (12 narrated talks, transcripts committed; ~1 min), against baselines
+and the previous default measured in the same runs.
 
-Real data with human references (ACLSum, from the PyPI package `aclsum`) through the real
-summarizer. The run is deterministic; the gates sit below what it measures (R-1 1.32x lead-3,
-R-2 1.52x, Pk 0.38x an even split) with room for float differences between machines, so a real
-regression fails. A 30-paper subset was too close to call (R-1 1.19x): lead-3 is strong there.
+Real data with human references (ACLSum, from the PyPI package `aclsum`) and talks transcribed
+by the real pipeline, through the real summarizer. The runs are deterministic; the gates sit
+below what they measure (R-1 1.30x lead-3, R-2 1.47x, stitched Pk 0.080 = 0.20x an even split;
+spoken boundary F1 0.95 / 0.92 on dev / held-out talks) with room for float differences between
+machines, so a real regression fails. A 30-paper subset was too close to call (R-1 1.19x):
+lead-3 is strong there.
 """
 
 from __future__ import annotations
@@ -65,3 +68,57 @@ def test_chapters_beat_fixed_length_splits(figures: dict[str, Any]) -> None:
         assert ours[0] <= 0.6 * scores[baseline][0], scores  # Pk
         assert ours[1] <= 0.6 * scores[baseline][1], scores  # WindowDiff
     assert ours[2] < scores["even split, true count"][2], scores  # closer to each true change
+    # the count chosen automatically (measured 0.080; the previous default 0.131, and 0.151
+    # before whole sentences were kept together)
+    assert ours[0] <= 0.10, scores
+    assert ours[0] <= 0.8 * scores["previous default (TextTiling)"][0], scores
+
+
+# --- the spoken chapter benchmark ---------------------------------------------------------------
+
+SPOKEN = BENCH.parent / "chapters_spoken.py"
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """bench/chapters_spoken.py on the committed talk transcripts (no ASR; ~1 min)."""
+    out = tmp_path_factory.mktemp("chapters_spoken") / "figures.json"
+    result = subprocess.run(
+        [sys.executable, str(SPOKEN), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return figures
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_spoken_chapters_find_the_topic_changes(spoken: dict[str, Any], split: str) -> None:
+    """Measured: dev F1 0.95 / Pk 0.050, held-out F1 0.92 / Pk 0.097, every predicted change
+    within 15 s of a true one; the previous default 0.75 / 0.75, Pk 0.187 / 0.181. F1 >= 0.90
+    (the issue's target) allows one more missed change of 32 on the held-out talks."""
+    rows = spoken[split]["rows"]
+    ours, previous = rows["default (extractive)"], rows["previous default (TextTiling)"]
+    assert ours["f1"] >= 0.90, ours
+    assert ours["pk"] <= 0.11, ours
+    assert ours["precision"] >= 0.9, ours
+    assert ours["f1"] >= previous["f1"] + 0.10, (ours, previous)
+    for baseline in ("even split, true count", "one chapter per 60 s", "one chapter per 120 s"):
+        assert ours["pk"] <= 0.5 * rows[baseline]["pk"], (ours, rows[baseline])
+        assert ours["f1"] > rows[baseline]["f1"], (ours, rows[baseline])
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_spoken_chapter_titles_beat_the_previous_ones(spoken: dict[str, Any], split: str) -> None:
+    """Title ROUGE-1 against the narrations' headings. Measured given the true chapters: 28.3 /
+    30.8 (dev / held-out) against 25.1 / 28.1 for the previous TF-IDF titles; end to end 26.6 /
+    28.5 against 19.6 / 21.8."""
+    oracle = spoken[split]["oracle_titles"]
+    assert oracle["default (subject)"] >= oracle["previous default (TF-IDF)"] + 1.5, oracle
+    rows = spoken[split]["rows"]
+    ours = rows["default (extractive)"]["title_rouge1"]
+    assert ours >= rows["previous default (TextTiling)"]["title_rouge1"] + 5.0, rows
+    assert ours >= 25.0, ours

@@ -372,10 +372,11 @@ def test_long_unpunctuated_run_is_cut_at_a_segment_end() -> None:
     transcript = Transcript(language="en", duration=40.0, model="t", segments=tuple(segments))
     sentences = split_sentences(transcript)
     assert sentences[0].text == " ".join(words[:10])
-    # segments end after words 14, 21, 28, 35, 42...: the first with >= 30 words ends a sentence
-    assert sentences[1].text == " ".join(words[10:42])
-    assert sentences[2].text == " ".join(words[42:61])
-    assert sentences[3].text == " ".join(words[61:91])
-    assert sentences[4].text == " ".join(words[91:100])
+    # segments end after words 14, 21, ..., 49, 56: the first with >= 45 words ends a sentence
+    assert sentences[1].text == " ".join(words[10:56])
+    assert sentences[2].text == " ".join(words[56:61])
+    assert sentences[3].text == " ".join(words[61:100])
+    assert len(sentences) == 4
     assert " ".join(s.text for s in sentences) == " ".join(words[:100])
-    assert all(len(s.text.split()) <= 60 for s in sentences)
+    # the two pieces of the run-on are not whole sentences (never quoted)
+    assert [s.whole for s in sentences] == [True, False, False, True]

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ExtractiveConfig:
+    # "optimal": the partition maximising chapter coherence with a per-chapter cost
+    # (segmentation.segment_optimal); "tiling": TextTiling with a permutation test (the previous
+    # default, kept to be compared with in bench/chapters_spoken.py)
+    segmenter: str = "optimal"
+    chapter_penalty: float = 1.2  # per-chapter cost, times sqrt(sentences); higher: fewer chapters
+    # "subject": the chapter's own subject word(s) (titles.chapter_titles); "tfidf": two TF-IDF
+    # key phrases joined by a comma (the previous default)
+    titles: str = "subject"
+    # TextTiling ("tiling") only:
     min_chapter_seconds: float = 30.0
     min_chapter_sentences: int = 3
     seconds_per_chapter: float = 60.0  # at most one chapter per this much talk
@@ -24,3 +33,9 @@ class ExtractiveConfig:
     key_points_avoid_abstract: bool = True
     max_title_words: int = 4
     seed: int = 0
+
+    @classmethod
+    def previous(cls, **changes: object) -> ExtractiveConfig:
+        """The chapters and titles of the previous default (TextTiling, TF-IDF titles), for the
+        benchmarks' before/after comparison in one run."""
+        return cls(segmenter="tiling", titles="tfidf", **changes)  # type: ignore[arg-type]

@@ -4,9 +4,10 @@ Everything returned is quoted from the transcript: sentences are verbatim runs o
 key phrases are runs of its words (titles are key phrases, title-cased).
 
 - Sentences are rebuilt from the segments (`text.split_sentences`) and embedded with MiniLM.
-- Chapters: TextTiling on sentence embeddings (`segmentation`).
-- Chapter title: its top TF-IDF 1-2-gram key phrases against the other chapters (`titles`);
-  summary: its sentence closest to the chapter's mean embedding.
+- Chapters: the partition of the sentences that maximises chapter coherence with a per-chapter
+  cost, by dynamic programming over sentence embeddings (`segmentation`).
+- Chapter title: the chapter's own subject word(s), never a word its neighbours use as much
+  (`titles`); summary: its sentence closest to the chapter's mean embedding.
 - Abstract and key points: MMR over sentence embeddings (relevance = closeness to the document's,
   resp. the chapter's, centroid; penalty = closeness to sentences already chosen), in transcript
   order; key points are spread over chapters and leave out the abstract's sentences (which count
@@ -40,10 +41,10 @@ from vidigest.common.types import (
 )
 from vidigest.modules.summary.config import ExtractiveConfig
 from vidigest.modules.summary.encoder import SentenceEncoder
-from vidigest.modules.summary.keywords import keywords
+from vidigest.modules.summary.keywords import keywords, name_casing
 from vidigest.modules.summary.segmentation import Segmentation, segment
 from vidigest.modules.summary.text import Sentence, is_content_sentence, split_sentences, words_of
-from vidigest.modules.summary.titles import make_title, tfidf_phrases, title_case
+from vidigest.modules.summary.titles import chapter_titles, make_title, tfidf_phrases, title_case
 from vidigest.modules.summary.vectors import F64, mmr, unit
 
 __all__ = ["METHOD", "ExtractiveConfig", "ExtractiveResult", "ExtractiveSummarizer"]
@@ -103,9 +104,10 @@ class ExtractiveSummarizer:
         progress.start(STAGE, float(_STEPS))
         n = len(sentences)
         duration = max(float(transcript.duration), max(s.end for s in sentences))
-        candidates = [i for i, s in enumerate(sentences) if is_content_sentence(s.text)]
-        if not candidates:  # all short or filler: still say something, from what was said
-            candidates = list(range(n))
+        # quoted sentences are whole sentences with content; failing that, any with content;
+        # failing that (all short or filler), still say something, from what was said
+        content = [i for i, s in enumerate(sentences) if is_content_sentence(s.text)]
+        candidates = [i for i in content if sentences[i].whole] or content or list(range(n))
         progress.update(STAGE, 1.0)
 
         emb = self.encoder.encode([s.text for s in sentences]).astype(np.float64)
@@ -176,10 +178,17 @@ class ExtractiveSummarizer:
         ch_centroids = np.stack([unit(emb[cc].mean(axis=0)) for cc in ch_cands])
         ch_texts = [" ".join(s.text for s in sentences[a:z]) for a, z in itertools.pairwise(bounds)]
         ch_phrases = tfidf_phrases(ch_texts)
+        if cfg.titles == "subject":
+            subjects = chapter_titles(
+                [[s.text for s in sentences[a:z]] for a, z in itertools.pairwise(bounds)],
+                name_casing(sentences),
+            )
+        else:
+            subjects = [make_title(p, cfg.max_title_words) for p in ch_phrases]
         chapters: list[Chapter] = []
         for c, (a, z) in enumerate(itertools.pairwise(bounds)):
             central = max(ch_cands[c], key=lambda i: float(emb[i] @ ch_centroids[c]))
-            title = make_title(ch_phrases[c], cfg.max_title_words) or title_case(
+            title = subjects[c] or title_case(
                 " ".join(words_of(sentences[central].text)[: cfg.max_title_words])
             )
             chapters.append(

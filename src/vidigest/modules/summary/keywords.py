@@ -62,11 +62,11 @@ def keywords(
                     break
             if len(chosen) >= k:
                 break
-    casing = _casing(sentences)
+    casing = name_casing(sentences)
     return [" ".join(casing.get(t, t) for t in p.split()) for p in chosen]
 
 
-def _casing(sentences: Sequence[Sentence]) -> dict[str, str]:
+def name_casing(sentences: Sequence[Sentence]) -> dict[str, str]:
     """Lower-case word -> its surface form when it is only ever written capitalised mid-sentence
     (a name: "Hawaii", "Karl"); words seen lower-case somewhere stay lower-case."""
     seen_lower: set[str] = set()

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from vidigest.common.types import Segment, Transcript
 
 # A sentence that never ends (ASR without punctuation) is cut at a segment end once this long...
-SOFT_MAX_WORDS = 30
+# (30 cut one ACLSum sentence in five: long written and spoken sentences are real sentences)
+SOFT_MAX_WORDS = 45
 # ...and anywhere once this long.
-HARD_MAX_WORDS = 60
+HARD_MAX_WORDS = 80
 # Fewer sentence ends than one per this many words: the ASR gave no punctuation (lower-case
 # engines); every segment end then ends a sentence.
 UNPUNCTUATED_WORDS_PER_END = 60
@@ -94,6 +95,9 @@ class Sentence:
     text: str
     start: float
     end: float
+    # begins where a sentence begins and ends where one ends (not a piece of a run-on cut at a
+    # length limit): only whole sentences are quoted in abstracts, key points and summaries
+    whole: bool = True
 
     @property
     def n_words(self) -> int:
@@ -169,15 +173,157 @@ def _ends_sentence(token: str, next_token: str | None) -> bool:
     return not (_INITIALS.match(core) and nxt[:1].isupper() and len(core) <= 2)  # "J. Smith"
 
 
+def _missed_end(token: str, next_token: str | None) -> bool:
+    """A sentence end the ASR did not punctuate: "...bursts out The most dangerous hazard...".
+
+    The next word is capitalised although it is a word that is only capitalised at a sentence
+    start ("The", "When", "It"; never "I" or a name), and this word can end a sentence (not
+    "of", "the", "and": "by The Beatles" stays one sentence)."""
+    if next_token is None:
+        return False
+    core = token.rstrip(_CLOSERS + ",")
+    if not core or core.endswith(_TERMINALS) or not core[-1].isalnum():
+        return False
+    nxt = next_token.lstrip("\"'([{\u201c\u2018\u00ab")
+    word = _WORD.match(nxt)
+    if word is None or not nxt[:1].isupper() or word.group(0) != nxt.rstrip(".,;:!?\"')"):
+        return False
+    low = word.group(0).lower()
+    return low in _SENTENCE_STARTERS and core.lower() not in _CANNOT_END
+
+
+# Capitalised mid-sentence only at a sentence start. Not "a", "one", "who": "vitamin A",
+# "Formula One", "Doctor Who".
+_SENTENCE_STARTERS = frozenset(
+    [
+        "the",
+        "an",
+        "this",
+        "these",
+        "that",
+        "those",
+        "it",
+        "its",
+        "there",
+        "they",
+        "their",
+        "we",
+        "our",
+        "he",
+        "his",
+        "she",
+        "her",
+        "you",
+        "your",
+        "when",
+        "while",
+        "after",
+        "before",
+        "during",
+        "in",
+        "on",
+        "at",
+        "as",
+        "if",
+        "but",
+        "so",
+        "then",
+        "today",
+        "now",
+        "each",
+        "every",
+        "most",
+        "some",
+        "many",
+        "such",
+        "although",
+        "though",
+        "because",
+        "since",
+        "what",
+        "how",
+        "why",
+        "where",
+        "which",
+    ]
+)
+_CANNOT_END = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "by",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "than",
+        "that",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "very",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "this",
+        "these",
+        "those",
+    ]
+)
+
+
 def split_sentences(transcript: Transcript) -> list[Sentence]:
-    """The transcript's sentences in order, each a verbatim run of its text, with times."""
+    """The transcript's sentences in order, each a verbatim run of its text, with times.
+
+    A sentence ends at sentence punctuation or at a missed end (`_missed_end`). Text without
+    punctuation (fewer than one sentence end per UNPUNCTUATED_WORDS_PER_END words) is cut at
+    every segment end; a run-on longer than SOFT_MAX_WORDS is cut at a segment end, and at
+    HARD_MAX_WORDS anywhere: the pieces of such a cut are not `whole`.
+    """
     tokens = timed_tokens(transcript.segments)
     ends = sum(1 for t in tokens if t.text.rstrip(_CLOSERS).endswith(_TERMINALS))
-    soft_max = 1 if ends * UNPUNCTUATED_WORDS_PER_END < len(tokens) else SOFT_MAX_WORDS
+    unpunctuated = ends * UNPUNCTUATED_WORDS_PER_END < len(tokens)
+    soft_max = 1 if unpunctuated else SOFT_MAX_WORDS
     sentences: list[Sentence] = []
     current: list[TimedToken] = []
+    clean_start = True
 
-    def flush() -> None:
+    def flush(clean_end: bool) -> None:
+        nonlocal clean_start
         if current and any(_WORD.search(t.text) for t in current):
             sentences.append(
                 Sentence(
@@ -185,21 +331,23 @@ def split_sentences(transcript: Transcript) -> list[Sentence]:
                     text=" ".join(t.text for t in current),
                     start=current[0].start,
                     end=max(t.end for t in current),
+                    whole=clean_start and clean_end,
                 )
             )
         current.clear()
+        clean_start = clean_end
 
     for i, tok in enumerate(tokens):
         current.append(tok)
         nxt = tokens[i + 1].text if i + 1 < len(tokens) else None
         n = len(current)
-        if (
-            _ends_sentence(tok.text, nxt)
-            or (tok.segment_end and n >= soft_max)
-            or n >= HARD_MAX_WORDS
-        ):
-            flush()
-    flush()
+        if _ends_sentence(tok.text, nxt) or _missed_end(tok.text, nxt):
+            flush(True)
+        elif tok.segment_end and n >= soft_max:
+            flush(unpunctuated)
+        elif n >= HARD_MAX_WORDS:
+            flush(False)
+    flush(True)
     return sentences
 
 
