@@ -75,7 +75,7 @@ class Models:
             return self._transcribers[spec]
 
     def summarizer(self, kind: str | None = None) -> Summarizer:
-        """The summarizer `kind` ("extractive" or "llm"; default: the setting)."""
+        """The summarizer `kind` ("extractive", "llm" or "local"; default: the setting)."""
         from vidigest.modules.summary.extractive import ExtractiveSummarizer
 
         kind = kind or self.settings.summarizer
@@ -91,8 +91,14 @@ class Models:
                     self._summarizers[kind] = LLMSummarizer(
                         config_from_settings(self.settings), extractive
                     )
+                elif kind == "local":
+                    from vidigest.modules.summary.local import local_summarizer
+
+                    self._summarizers[kind] = local_summarizer(self.settings, extractive)
                 elif kind != "extractive":
-                    raise ConfigurationError(f"unknown summarizer {kind!r}: extractive or llm")
+                    raise ConfigurationError(
+                        f"unknown summarizer {kind!r}: extractive, llm or local"
+                    )
             return self._summarizers[kind]
 
 
