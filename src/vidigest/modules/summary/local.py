@@ -15,12 +15,12 @@ and the result must match a pinned sha256, checked again when the model is loade
 refused with the command that reinstalls them.
 
 Decoding is greedy by default (temperature 0), so a run repeats exactly on one machine. Each
-answer is first generated freely and kept if it is valid JSON for the schema (the common case,
-and the fast one); otherwise the call is generated again under a grammar built from the JSON
-schema, which makes the JSON valid by construction. The grammar is not used every time because
-it checks every token of the 151k-token vocabulary at each step, which roughly halves the
-generation speed on a CPU. String lengths (maxLength) are left out of the grammar: they multiply
-its rules, and the answer models cut long strings at a word anyway.
+answer is first generated freely, stopping where its JSON object closes, and kept if it is valid
+for the schema (the common case, and the fast one); otherwise the call is generated again under
+a grammar built from the JSON schema, string lengths included, which makes the JSON valid by
+construction and stops a rambling model. The grammar is not used every time because it checks
+every token of the 151k-token vocabulary at each step: measured here with the 0.5B model, 1.8
+tokens/s free, 1.1 under a grammar without lengths, 0.4 with them (a loaded 2-core machine).
 """
 
 from __future__ import annotations
@@ -134,20 +134,12 @@ def join_model(model: LocalModel, data_dir: Path) -> ResolvedGGUF:
 # --- llama.cpp in-process -------------------------------------------------------------------
 
 
-def _without_lengths(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _without_lengths(v) for k, v in schema.items() if k != "maxLength"}
-    if isinstance(schema, list):
-        return [_without_lengths(v) for v in schema]
-    return schema
-
-
-def schema_grammar(schema: dict[str, Any], *, lengths: bool = True) -> str:
+def schema_grammar(schema: dict[str, Any]) -> str:
     """The GBNF grammar that only lets a model write JSON valid for `schema` (llama.cpp's own
     converter, vendored in cyllama)."""
     from cyllama.utils.json_schema_to_grammar import json_schema_to_grammar
 
-    grammar: str = json_schema_to_grammar(schema if lengths else _without_lengths(schema))
+    grammar: str = json_schema_to_grammar(schema)
     return grammar
 
 
@@ -334,7 +326,7 @@ class LocalChat:
     def _grammar(self, schema: type[BaseModel]) -> str:
         key = schema.__qualname__
         if key not in self._grammars:
-            self._grammars[key] = schema_grammar(schema.model_json_schema(), lengths=False)
+            self._grammars[key] = schema_grammar(schema.model_json_schema())
         return self._grammars[key]
 
     def complete(self, system: str, user: str, schema: type[BaseModel], stage: str) -> ChatAnswer:
