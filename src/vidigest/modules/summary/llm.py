@@ -1,4 +1,5 @@
-"""Summaries written by an LLM on any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI).
+"""Summaries written by an LLM on any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI),
+or in-process with no server (`local.py`): the chat backend is the only difference (`chat.py`).
 
 The extractive summarizer always runs first: it is cheap, it gives the chapter boundaries (so
 chapter times stay exact) and it is the answer whenever the LLM path fails. Then, map-reduce:
