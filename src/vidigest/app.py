@@ -73,7 +73,7 @@ class ModelCache:
             return self._transcribers[spec]
 
     def summarizer(self, kind: str | None = None) -> Summarizer:
-        """The summarizer `kind` ("extractive" or "llm"; default: the setting)."""
+        """The summarizer `kind` ("extractive", "llm" or "local"; default: the setting)."""
         from vidigest.modules.summary.extractive import ExtractiveSummarizer
 
         kind = kind or self.settings.summarizer
@@ -89,8 +89,14 @@ class ModelCache:
                     self._summarizers[kind] = LLMSummarizer(
                         config_from_settings(self.settings), extractive
                     )
+                elif kind == "local":
+                    from vidigest.modules.summary.local import local_summarizer
+
+                    self._summarizers[kind] = local_summarizer(self.settings, extractive)
                 elif kind != "extractive":
-                    raise ConfigurationError(f"unknown summarizer {kind!r}: extractive or llm")
+                    raise ConfigurationError(
+                        f"unknown summarizer {kind!r}: extractive, llm or local"
+                    )
             return self._summarizers[kind]
 
 

@@ -97,10 +97,11 @@ def process(
     language: LanguageOption = "auto",
     audio_track: AudioTrackOption = 0,
     summarizer: Annotated[
-        Literal["extractive", "llm"] | None,
+        Literal["extractive", "llm", "local"] | None,
         typer.Option(
             "--summarizer",
-            help="extractive (embedded) or llm (VIDIGEST_LLM_*) [default: VIDIGEST_SUMMARIZER].",
+            help="extractive (embedded), llm (a server: VIDIGEST_LLM_*) or local (an in-process "
+            "model: VIDIGEST_LOCAL_LLM_*) [default: VIDIGEST_SUMMARIZER].",
         ),
     ] = None,
 ) -> None:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     language: str | None = None  # None or "auto": detect
 
     # --- summary ---
-    summarizer: Literal["extractive", "llm"] = "extractive"
+    summarizer: Literal["extractive", "llm", "local"] = "extractive"
     # the "llm" summarizer: any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI)
     llm_base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1; None: api.openai.com
     llm_model: str = ""
@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.2, ge=0, le=2)
     # json_schema: OpenAI, vLLM, Ollama, llama-server; json_object: llama-cpp-python's server
     llm_response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    # the "local" summarizer: a GGUF model run in-process by llama.cpp, no server, no network
+    # (pip install 'vidigest[local-llm]'): qwen1.5b | qwen0.5b | the path of a .gguf chat model
+    local_llm_model: str = "qwen1.5b"
+    local_llm_threads: int = Field(default=0, ge=0)  # 0: one per core
+    local_llm_context_tokens: int = Field(default=4096, ge=1024)  # prompt + answer, per call
+    local_llm_max_output_tokens: int = Field(default=768, ge=64)
+    local_llm_temperature: float = Field(default=0.0, ge=0, le=2)  # 0: greedy, repeatable
 
     # --- relay ---
     relay_batch_size: int = Field(default=100, ge=1)

@@ -1,4 +1,4 @@
-"""The LLM summarizer against a real OpenAI-compatible server (llama-cpp-python + SmolLM2-135M).
+"""The LLM summarizer against a real OpenAI-compatible server (llama.cpp prebuilt + SmolLM2-135M).
 
 What is checked is the protocol path, not the tiny model's prose: requests with JSON-schema
 constrained output, pydantic validation, map-reduce over several chunks under a small context
@@ -65,7 +65,7 @@ def config(base_url: str, **overrides: object) -> LLMConfig:
         "context_tokens": CONTEXT,
         "max_output_tokens": OUTPUT,
         "temperature": 0.0,
-        "response_format": "json_object",  # llama-cpp-python: JSON mode + schema grammar
+        "response_format": "json_object",  # JSON mode + schema grammar, as llama-cpp-python
         "timeout_seconds": 300.0,  # a loaded 2-core machine
         "max_retries": 1,
     }

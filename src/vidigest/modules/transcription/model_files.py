@@ -13,18 +13,16 @@ fetched from a model hub at run time:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidigest.common.checksums import remember_sha256, sha256_file, verify_sha256
+from vidigest.common.checksums import join_verified, sha256_file, verify_sha256
 from vidigest.common.exceptions import ModelError
 
 log = logging.getLogger(__name__)
@@ -142,7 +140,7 @@ def _resolve_accurate(data_dir: Path) -> ResolvedModel:
         for name in _ACCURATE_SIDE_FILES:
             _atomic_copy(first / name, target / name)
         parts = [sources[package] / filename for package, filename in _ACCURATE_PARTS]
-        _atomic_join(parts, model_bin, ACCURATE_MODEL_SHA256)
+        join_verified(parts, model_bin, ACCURATE_MODEL_SHA256, ACCURATE_PIP_COMMAND)
         return ResolvedModel(ACCURATE_MODEL_NAME, target, ACCURATE_MODEL_SHA256)
 
 
@@ -158,35 +156,3 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _atomic_join(parts: Sequence[Path], dst: Path, expected: str) -> None:
-    """Concatenate `parts` into `dst` through a temporary file in the same directory, hashing on
-    the way; the file is renamed into place only when the digest is `expected`."""
-    for part in parts:
-        if not part.is_file():
-            raise ModelError(f"the 'accurate' model files are incomplete: {part} is missing")
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    while block := f.read(_HASH_BLOCK):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        actual = digest.hexdigest()
-        if actual != expected:
-            raise ModelError(
-                f"checksum mismatch for the joined {dst.name} of {', '.join(map(str, parts))}: "
-                f"expected sha256 {expected}, actual {actual}; reinstall them: "
-                f"{ACCURATE_PIP_COMMAND}"
-            )
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    remember_sha256(dst, actual)
