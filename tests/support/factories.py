@@ -85,7 +85,7 @@ class CountingStep:
         return parse_payload(VideoRegistered, event).video_id
 
     def begin(self, session: Session, event: Event) -> None:
-        VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBING)
+        VideoService(session).transition(self.video_id(event), VideoStatus.TRANSCRIBING)
 
     def run(self, event: Event) -> str:
         self.runs += 1
@@ -98,7 +98,7 @@ class CountingStep:
     def complete(self, session: Session, event: Event, result: str) -> None:
         if not self.checks_before_work:  # no separate begin: both changes in this transaction
             self.begin(session, event)
-        VideoService(session).set_status(self.video_id(event), VideoStatus.TRANSCRIBED)
+        VideoService(session).transition(self.video_id(event), VideoStatus.TRANSCRIBED)
         from vidigest.messaging.outbox import OutboxService
 
         OutboxService(session).add(

@@ -65,10 +65,10 @@ def test_status_history_is_ordered_and_chained(db: Database) -> None:
     steps = [VideoStatus.TRANSCRIBING, VideoStatus.TRANSCRIBED]
     for status in steps:
         with db.session() as session:
-            VideoService(session).set_status(video.id, status)
+            VideoService(session).transition(video.id, status)
     with db.session() as session:  # two changes in one transaction: same order, same chain
-        VideoService(session).set_status(video.id, VideoStatus.SUMMARIZING)
-        VideoService(session).set_status(video.id, VideoStatus.FAILED, reason="because")
+        VideoService(session).transition(video.id, VideoStatus.SUMMARIZING)
+        VideoService(session).transition(video.id, VideoStatus.FAILED, reason="because")
     with db.session() as session:
         history = VideoStatusLogService(session).history(video.id)
         current = session.get(Video, video.id)

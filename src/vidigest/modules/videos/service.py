@@ -266,17 +266,6 @@ class VideoService:
             raise VideoNotFoundError(video_id)
         return status
 
-    def set_status(
-        self,
-        video_id: str,
-        status: VideoStatus,
-        *,
-        reason: str | None = None,
-        **values: Any,
-    ) -> None:
-        """`transition()` from any status the table allows."""
-        self.transition(video_id, status, reason=reason, **values)
-
     def set_progress(
         self, video_id: str, percent: float, status: VideoStatus | None = None
     ) -> bool:
