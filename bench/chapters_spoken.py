@@ -2,8 +2,8 @@
 
     python bench/chapters_spoken.py [--split dev|test|all] [--json F] [--sweep]
 
-The talks are bench/data/talks/*.json, made by scripts/build_talks.py: 12 talks (6 dev, 6 test,
-on disjoint topics), 3 to 12 topics, 2 to ~20 minutes, espeak-ng voices, transcribed with the
+The talks are bench/data/talks/*.json, made by scripts/build_talks.py: 13 talks (6 dev, 7 test,
+on disjoint topics), 3 to 20 topics, 2 to 30 minutes, espeak-ng voices, transcribed with the
 `fast` preset; each file holds the transcript as the pipeline stores it and the true chapters.
 No ASR runs here, so the figures repeat exactly.
 
@@ -145,6 +145,7 @@ def evaluate(talks: Sequence[Talk], method: Segmenter) -> dict[str, Any]:
     refs: list[str] = []
     hyps: list[str] = []
     counts: list[tuple[int, int]] = []
+    per_talk: list[dict[str, Any]] = []
     for talk in talks:
         starts, titles = method(talk)
         ref = labels(talk.word_times, talk.starts)
@@ -153,9 +154,20 @@ def evaluate(talks: Sequence[Talk], method: Segmenter) -> dict[str, Any]:
         pk, wd = pk_windowdiff(ref, hyp, k)
         pks.append(pk)
         wds.append(wd)
-        m += matches(talk.starts[1:], starts[1:])
+        found = matches(talk.starts[1:], starts[1:])
+        m += found
         n_pred += len(starts) - 1
         n_true += len(talk.starts) - 1
+        per_talk.append(
+            {
+                "talk": talk.name,
+                "minutes": talk.transcript.duration / 60,
+                "topics": len(talk.starts),
+                "chapters": len(starts),
+                "pk": pk,
+                "f1": prf(found, len(starts) - 1, len(talk.starts) - 1)[2],
+            }
+        )
         counts.append((len(talk.starts), len(starts)))
         if titles:
             refs += talk.titles
@@ -170,6 +182,7 @@ def evaluate(talks: Sequence[Talk], method: Segmenter) -> dict[str, Any]:
         "true_chapters": sum(a for a, _ in counts),
         "predicted_chapters": sum(b for _, b in counts),
         "title_rouge1": title_rouge(refs, hyps) if hyps else None,
+        "per_talk": per_talk,
     }
 
 
@@ -259,6 +272,15 @@ def main() -> None:
             print(
                 f"| {name} | {r['pk']:.3f} | {r['windowdiff']:.3f} | {r['precision']:.2f} "
                 f"| {r['recall']:.2f} | {r['f1']:.2f} | {r['predicted_chapters']} | {title} |"
+            )
+        print(
+            "\n| talk (default) | minutes | topics | chapters found | Pk | F1@15s |"
+            "\n|---|---:|---:|---:|---:|---:|"
+        )
+        for t in rows["default (extractive)"]["per_talk"]:
+            print(
+                f"| {t['talk']} | {t['minutes']:.1f} | {t['topics']} | {t['chapters']} "
+                f"| {t['pk']:.3f} | {t['f1']:.2f} |"
             )
         oracle = oracle_titles(talks)
         print("\n| titles given the true chapters | title R-1 |\n|---|---:|")
