@@ -6,7 +6,7 @@ and the previous default measured in the same runs.
 Real data with human references (ACLSum, from the PyPI package `aclsum`) and talks transcribed
 by the real pipeline, through the real summarizer. The runs are deterministic; the gates sit
 below what they measure (R-1 1.30x lead-3, R-2 1.47x, stitched Pk 0.080 = 0.20x an even split;
-spoken boundary F1 0.95 / 0.92 on dev / held-out talks) with room for float differences between
+spoken boundary F1 0.95 / 0.95 on dev / held-out talks) with room for float differences between
 machines, so a real regression fails. A 30-paper subset was too close to call (R-1 1.19x):
 lead-3 is strong there.
 """
