@@ -30,6 +30,7 @@ class Word(_Frozen):
     end: float
     text: str
     probability: float
+    speaker: str | None = None  # a label such as "SPEAKER_1"; None: not diarized
 
 
 class Segment(_Frozen):
@@ -38,6 +39,19 @@ class Segment(_Frozen):
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+class SpeakerTurn(_Frozen):
+    start: float
+    end: float
+    speaker: str  # "SPEAKER_1", "SPEAKER_2", ... numbered by first appearance
+
+
+class Speaker(_Frozen):
+    label: str            # "SPEAKER_1"
+    name: str | None = None  # a user-given or voice-profile name
+    talk_time: float = 0.0   # seconds
 
 
 class Transcript(_Frozen):
@@ -46,6 +60,8 @@ class Transcript(_Frozen):
     duration: float
     model: str
     segments: tuple[Segment, ...]
+    speakers: tuple[Speaker, ...] = ()
+    turns: tuple[SpeakerTurn, ...] = ()
 
     @property
     def text(self) -> str:
@@ -59,6 +75,7 @@ class KeyPoint(_Frozen):
     text: str
     start: float
     end: float
+    speaker: str | None = None  # display name of who said it; None: not diarized
 
 
 class Chapter(_Frozen):
@@ -66,6 +83,7 @@ class Chapter(_Frozen):
     end: float
     title: str
     summary: str
+    speakers: tuple[str, ...] = ()  # display names of who talks in it, most talk time first
 
 
 class Summary(_Frozen):
