@@ -49,9 +49,9 @@ class SpeakerTurn(_Frozen):
 
 
 class Speaker(_Frozen):
-    label: str            # "SPEAKER_1"
+    label: str  # "SPEAKER_1"
     name: str | None = None  # a user-given or voice-profile name
-    talk_time: float = 0.0   # seconds
+    talk_time: float = 0.0  # seconds
 
 
 class Transcript(_Frozen):
