@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 
-from vidigest.common.types import Segment, Speaker, SpeakerTurn, Transcript, Word
+from vidigest.common.types import (
+    Chapter,
+    KeyPoint,
+    Segment,
+    Speaker,
+    SpeakerTurn,
+    Summary,
+    Transcript,
+    Word,
+)
 from vidigest.modules.speakers.assign import assign_speakers, talk_time
+from vidigest.modules.speakers.attribution import attribute_speakers, name_summary
+from vidigest.modules.summary import formats as summary_formats
 from vidigest.modules.transcription.formats import render, to_json, to_srt, to_txt, to_vtt
 
 
@@ -90,3 +101,40 @@ def test_without_speakers_nothing_is_added() -> None:
     assert all("speaker" not in s for s in to_json(plain)["segments"])
     assert to_txt(plain) == "Hello there.\nHow are you?\nFine, thanks.\n"
     assert ": " not in to_srt(plain) and "<v " not in to_vtt(plain)
+
+
+def _summary() -> Summary:
+    return Summary(
+        abstract="A greeting.",
+        key_points=(
+            KeyPoint(text="Hello there.", start=0.0, end=2.0),
+            KeyPoint(text="Fine, thanks.", start=4.0, end=6.0),
+        ),
+        chapters=(Chapter(start=0.0, end=6.0, title="Greetings", summary="They greet."),),
+        keywords=("greeting",),
+        method="extractive",
+    )
+
+
+def test_key_points_and_chapters_name_who_talks_by_current_names() -> None:
+    labelled = attribute_speakers(_summary(), diarized().segments)
+    assert [k.speaker for k in labelled.key_points] == ["SPEAKER_1", "SPEAKER_2"]
+    assert labelled.chapters[0].speakers == ("SPEAKER_1", "SPEAKER_2")  # 4 s, then 2 s
+    named = name_summary(labelled, {"SPEAKER_2": "Grace"})
+    assert [k.speaker for k in named.key_points] == ["Speaker 1", "Grace"]
+    markdown = summary_formats.to_markdown(named, "talk")
+    assert "- [00:04] Grace: Fine, thanks." in markdown
+    assert "_Speakers: Speaker 1, Grace_" in markdown
+    data = summary_formats.to_json(named)
+    assert data["key_points"][1]["speaker"] == "Grace"
+    assert data["chapters"][0]["speakers"] == ["Speaker 1", "Grace"]
+
+
+def test_a_summary_without_speakers_is_exported_as_before() -> None:
+    plain = _summary()
+    assert attribute_speakers(plain, PLAIN) == plain
+    data = summary_formats.to_json(plain)
+    assert all("speaker" not in k for k in data["key_points"])
+    assert all("speakers" not in c for c in data["chapters"])
+    assert "_Speakers" not in summary_formats.to_markdown(plain, "talk")
+    assert "- [00:00] Hello there." in summary_formats.to_markdown(plain, "talk")

@@ -40,10 +40,8 @@ def check_name(name: str) -> str:
     return name
 
 
-def speakers_between(
-    segments: Sequence[Segment], start: float, end: float, names: Mapping[str, str]
-) -> tuple[str, ...]:
-    """Display names of who talks in [start, end], most talk time (within it) first."""
+def labels_between(segments: Sequence[Segment], start: float, end: float) -> tuple[str, ...]:
+    """Labels of who talks in [start, end], most talk time (within it) first."""
     seconds: dict[str, float] = {}
     for s in segments:
         if s.speaker is None:
@@ -51,8 +49,15 @@ def speakers_between(
         overlap = min(end, s.end) - max(start, s.start)
         if overlap > 0 or (s.start == s.end and start <= s.start <= end):
             seconds[s.speaker] = seconds.get(s.speaker, 0.0) + max(overlap, 0.0)
-    ranked = sorted(seconds, key=lambda label: -seconds[label])  # stable: first seen wins ties
-    return tuple(dict.fromkeys(display_name(label, names) or label for label in ranked))
+    return tuple(sorted(seconds, key=lambda label: -seconds[label]))  # stable: first seen wins
+
+
+def speakers_between(
+    segments: Sequence[Segment], start: float, end: float, names: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Display names of who talks in [start, end], most talk time (within it) first."""
+    labels = labels_between(segments, start, end)
+    return tuple(dict.fromkeys(display_name(label, names) or label for label in labels))
 
 
 def main_speaker(
