@@ -39,6 +39,9 @@ class Registration(TypedDict):
     language: str | None
     model: str | None
     audio_track: int
+    speakers: str | None  # "auto", "off", a count; None: VIDIGEST_SPEAKERS
+    min_speakers: int | None
+    max_speakers: int | None
 
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
@@ -134,6 +137,9 @@ class Vidigest:
         language: str | None = None,
         model: str | None = None,
         audio_track: int = 0,
+        speakers: str | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> Video:
         """Copy `source` into the shared storage directory, then register the copy.
 
@@ -150,7 +156,14 @@ class Vidigest:
             target = folder / storage_name(name)
             shutil.copyfile(source, target)
             uri = readable(str(source.absolute()))
-            options = Registration(language=language, model=model, audio_track=audio_track)
+            options = Registration(
+                language=language,
+                model=model,
+                audio_track=audio_track,
+                speakers=speakers,
+                min_speakers=min_speakers,
+                max_speakers=max_speakers,
+            )
             return self._register(target, "upload", uri, name, options)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -163,6 +176,9 @@ class Vidigest:
         language: str | None = None,
         model: str | None = None,
         audio_track: int = 0,
+        speakers: str | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> Video:
         """Register a file the workers can read where it is.
 
@@ -173,11 +189,16 @@ class Vidigest:
         from vidigest.modules.videos.sources import readable
 
         path = path.expanduser().absolute()
+        options = Registration(
+            language=language,
+            model=model,
+            audio_track=audio_track,
+            speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
         if readable(str(path)) != str(path):
-            return self.register_upload(
-                path, language=language, model=model, audio_track=audio_track
-            )
-        options = Registration(language=language, model=model, audio_track=audio_track)
+            return self.register_upload(path, **options)
         return self._register(path, "path", str(path), None, options)
 
     def _register(

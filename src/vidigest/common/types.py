@@ -10,6 +10,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from vidigest.common.constants import EventType
+from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 
 # Ids that travel in events: bounded and plain, so a malformed message fails validation
 # instead of reaching the database (PostgreSQL text cannot even hold a NUL byte).
@@ -118,6 +119,11 @@ class VideoRegistered(_Frozen):
     language: str | None = None
     model: str | None = None
     audio_track: int = Field(default=0, ge=0)  # audio stream to transcribe (0: the first)
+    # speakers to find: "auto", "off" or a count; None: the worker's VIDIGEST_SPEAKERS. Left out
+    # of the message when None, so workers of an older version still read it.
+    speakers: str | None = Field(default=None, pattern=SPEAKERS_PATTERN)
+    min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
 
 
 class TranscriptionCompleted(_Frozen):
