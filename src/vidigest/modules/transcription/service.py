@@ -24,6 +24,7 @@ from vidigest.database.base import new_uuid
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.modules.speakers.assign import assign_speakers, talk_time
+from vidigest.modules.speakers.pipeline import SpeakerResult
 from vidigest.modules.transcription.asr import Window
 from vidigest.modules.transcription.models import (
     COMPLETE,
@@ -68,6 +69,9 @@ class TranscriptionResult:
     language_probability: float | None
     duration: float
     model: str
+    # who said what, stored with the transcript in the completing transaction (None: not
+    # diarized: off, no engine, or nothing said)
+    speakers: SpeakerResult | None = None
 
     @property
     def segment_count(self) -> int:
