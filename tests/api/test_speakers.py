@@ -7,85 +7,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support import media
 from tests.support.api import MakeClient, assert_error, upload
-from vidigest.common.constants import EventType, VideoStatus
-from vidigest.common.types import Chapter, KeyPoint, Segment, SpeakerTurn, Summary, Transcript, Word
+from tests.support.speakers import diarized_video, segment
+from vidigest.common.constants import EventType
+from vidigest.common.types import Transcript
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.models import OutboxEvent
-from vidigest.modules.speakers.attribution import attribute_speakers
-from vidigest.modules.summary.service import VideoSummaryService
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService
-
-TURNS = (
-    SpeakerTurn(start=0.0, end=4.0, speaker="SPEAKER_1"),
-    SpeakerTurn(start=4.0, end=8.0, speaker="SPEAKER_2"),
-)
-
-
-def _segment(index: int, start: float, *texts: str) -> Segment:
-    words = tuple(
-        Word(start=start + i * 0.5, end=start + i * 0.5 + 0.4, text=f" {t}", probability=0.9)
-        for i, t in enumerate(texts)
-    )
-    return Segment(
-        index=index,
-        start=start,
-        end=words[-1].end,
-        text="".join(w.text for w in words),
-        words=words,
-    )
-
-
-def diarized_video(database_url: str, *, centroids: bool = True) -> str:
-    """A COMPLETED video whose transcript has two speakers (and a voice for SPEAKER_1 when
-    `centroids`) and whose summary names who said what: made through the services."""
-    database = Database(database_url)
-    try:
-        with db_session_context(database.session_factory) as session:
-            videos = VideoService(session)
-            video = videos.register(
-                media_path=Path("/media/panel.mp4"), source_type="path", source_uri="panel.mp4"
-            )
-            for status in (VideoStatus.TRANSCRIBING, VideoStatus.TRANSCRIBED):
-                videos.transition(video.id, status)
-            service = TranscriptService(session)
-            record = service.save(
-                video.id,
-                Transcript(
-                    language="en",
-                    duration=8.0,
-                    model="m",
-                    segments=(
-                        _segment(0, 0.5, "Welcome", "to", "the", "penguin", "panel."),
-                        _segment(1, 4.2, "Thanks", "for", "having", "me."),
-                    ),
-                ),
-            )
-            voices = {"SPEAKER_1": np.linspace(1.0, 2.0, 8, dtype=np.float32)} if centroids else {}
-            service.apply_speakers(record.id, TURNS, voices)
-            videos.transition(video.id, VideoStatus.SUMMARIZING)
-            segments = service.load(video.id).segments
-            summary = Summary(
-                abstract="A panel on penguins.",
-                key_points=(KeyPoint(text="Thanks for having me.", start=4.2, end=6.0),),
-                chapters=(Chapter(start=0.0, end=8.0, title="Penguins", summary="Hello."),),
-                keywords=("penguin",),
-                method="extractive",
-            )
-            VideoSummaryService(session).save_summary(
-                video.id, attribute_speakers(summary, segments)
-            )
-            return video.id
-    finally:
-        database.dispose()
 
 
 @pytest.fixture
@@ -225,9 +160,7 @@ def test_speakers_of_a_video_not_diarized(client: TestClient, sqlite_url: str) -
             )
             TranscriptService(session).save(
                 video.id,
-                Transcript(
-                    language="en", duration=1.0, model="m", segments=(_segment(0, 0, "hi"),)
-                ),
+                Transcript(language="en", duration=1.0, model="m", segments=(segment(0, 0, "hi"),)),
             )
             video_id = video.id
     finally:
