@@ -104,7 +104,8 @@ def test_a_diarization_is_stored_in_the_completing_transaction(db: Database) -> 
         ("SPEAKER_2", None),
     ]
     assert [s.talk_time for s in transcript.speakers] == pytest.approx([5.9, 6.0])
-    assert events[-1].payload["payload"]["segment_count"] == 4  # the event counts the split segments
+    # the event counts the split segments
+    assert events[-1].payload["payload"]["segment_count"] == 4
 
     # search finds a split segment and names its speaker; a rename shows at once
     with db.session() as session:

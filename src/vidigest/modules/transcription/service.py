@@ -372,22 +372,27 @@ class TranscriptService:
         record = self.find_record(video_id)
         if record is None:
             raise NotFoundError(f"no transcript for video {video_id}")
-        speakers = tuple(
-            Speaker(label=s.label, name=s.name, talk_time=s.talk_time)
-            for s in self.speaker_rows(record.id)
-        )
-        turns = tuple(
-            SpeakerTurn(start=t.start_time, end=t.end_time, speaker=t.speaker)
-            for t in GenericRepository(self.session, TranscriptTurn).find_all(
-                {"transcript_id": record.id}, order_by="position"
+        segments = self._segments(record.id)
+        speakers: tuple[Speaker, ...] = ()
+        turns: tuple[SpeakerTurn, ...] = ()
+        # diarized transcripts label every segment: others cost no query more than before
+        if any(s.speaker is not None for s in segments):
+            speakers = tuple(
+                Speaker(label=s.label, name=s.name, talk_time=s.talk_time)
+                for s in self.speaker_rows(record.id)
             )
-        )
+            turns = tuple(
+                SpeakerTurn(start=t.start_time, end=t.end_time, speaker=t.speaker)
+                for t in GenericRepository(self.session, TranscriptTurn).find_all(
+                    {"transcript_id": record.id}, order_by="position"
+                )
+            )
         return Transcript(
             language=record.language,
             language_probability=record.language_probability,
             duration=record.duration,
             model=record.model,
-            segments=self._segments(record.id),
+            segments=segments,
             speakers=speakers,
             turns=turns,
         )
