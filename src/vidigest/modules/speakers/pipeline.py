@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ class Diarization(Protocol):
     def turns(self) -> tuple[SpeakerTurn, ...]: ...  # sorted, labels by first appearance
 
     @property
-    def centroids(self) -> dict[str, npt.NDArray[np.float32]]: ...  # label -> unit vector
+    def centroids(self) -> Mapping[str, npt.NDArray[Any]]: ...  # label -> unit vector (192,)
 
 
 class Diarizer(Protocol):
@@ -54,7 +54,7 @@ class SpeakerResult:
     centroid, and the names matching voice profiles gave (label -> name)."""
 
     turns: tuple[SpeakerTurn, ...]
-    centroids: Mapping[str, npt.NDArray[np.float32]]
+    centroids: Mapping[str, npt.NDArray[Any]]
     names: Mapping[str, str] = field(default_factory=dict)
 
 
