@@ -25,6 +25,8 @@ from vidigest.messaging.delivery import DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
 from vidigest.messaging.handler import MessageHandler, Step
 from vidigest.messaging.relay import OutboxRelay
+from vidigest.modules.speakers.pipeline import Diarizer
+from vidigest.modules.speakers.service import ProfileMatcher
 from vidigest.modules.summary.step import Summarizer, SummaryStep
 from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
@@ -39,6 +41,9 @@ class Registration(TypedDict):
     language: str | None
     model: str | None
     audio_track: int
+    speakers: str | None  # "auto", "off", a count; None: VIDIGEST_SPEAKERS
+    min_speakers: int | None
+    max_speakers: int | None
 
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
@@ -71,6 +76,22 @@ class ModelCache:
             if spec not in self._transcribers:
                 self._transcribers[spec] = WhisperTranscriber.from_settings(self.settings, spec)
             return self._transcribers[spec]
+
+    def diarizer_for(self) -> Callable[[], Diarizer] | None:
+        """What builds the speaker diarizer (loaded once, on first use), or None when this build
+        has no diarization engine: transcripts then come without speakers.
+
+        INTEGRATION (issue 13): once `modules/speakers/diarize.py` is merged, return a method
+        that builds `speakers.diarize.Diarizer(threads=...)` once under `self._lock` and keeps
+        it, as `transcriber()` does."""
+        return None
+
+    def profile_matcher(self) -> ProfileMatcher | None:
+        """What names new speakers from the voice profiles, or None (no names from profiles).
+
+        INTEGRATION (issue 13): once `modules/speakers/profiles.py` is merged, return
+        `speakers.profiles.match_profiles` (its default threshold is the measured one)."""
+        return None
 
     def summarizer(self, kind: str | None = None) -> Summarizer:
         """The summarizer `kind` ("extractive", "llm" or "local"; default: the setting)."""
@@ -134,6 +155,9 @@ class Vidigest:
         language: str | None = None,
         model: str | None = None,
         audio_track: int = 0,
+        speakers: str | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> Video:
         """Copy `source` into the shared storage directory, then register the copy.
 
@@ -150,7 +174,14 @@ class Vidigest:
             target = folder / storage_name(name)
             shutil.copyfile(source, target)
             uri = readable(str(source.absolute()))
-            options = Registration(language=language, model=model, audio_track=audio_track)
+            options = Registration(
+                language=language,
+                model=model,
+                audio_track=audio_track,
+                speakers=speakers,
+                min_speakers=min_speakers,
+                max_speakers=max_speakers,
+            )
             return self._register(target, "upload", uri, name, options)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -163,6 +194,9 @@ class Vidigest:
         language: str | None = None,
         model: str | None = None,
         audio_track: int = 0,
+        speakers: str | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> Video:
         """Register a file the workers can read where it is.
 
@@ -173,11 +207,16 @@ class Vidigest:
         from vidigest.modules.videos.sources import readable
 
         path = path.expanduser().absolute()
+        options = Registration(
+            language=language,
+            model=model,
+            audio_track=audio_track,
+            speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
         if readable(str(path)) != str(path):
-            return self.register_upload(
-                path, language=language, model=model, audio_track=audio_track
-            )
-        options = Registration(language=language, model=model, audio_track=audio_track)
+            return self.register_upload(path, **options)
         return self._register(path, "path", str(path), None, options)
 
     def _register(
@@ -225,7 +264,13 @@ class Vidigest:
 # (what a stage is, its event, topic and consumer name: `common/stages.py`).
 STEP_FACTORIES: dict[Stage, Callable[[Vidigest], Step[Any]]] = {
     TRANSCRIPTION: lambda app: TranscriptionStep(
-        app.models.transcriber, app.progress_for, app.database.session_factory
+        app.models.transcriber,
+        app.progress_for,
+        app.database.session_factory,
+        diarizer_for=app.models.diarizer_for(),
+        match_profiles=app.models.profile_matcher(),
+        default_speakers=app.settings.speakers,
+        max_media_seconds=app.settings.max_media_seconds,
     ),
     SUMMARY: lambda app: SummaryStep(
         app.models.summarizer(), app.progress_for, app.database.session_factory

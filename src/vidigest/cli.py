@@ -35,6 +35,12 @@ app.add_typer(videos_app, name="videos")
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
+speakers_app = typer.Typer(help="Name the speakers of a video.", no_args_is_help=True)
+voices_app = typer.Typer(
+    help="Voice profiles: named voices later videos are matched against.", no_args_is_help=True
+)
+app.add_typer(speakers_app, name="speakers")
+app.add_typer(voices_app, name="voices")
 
 out = Console()
 err = Console(stderr=True)
@@ -51,6 +57,33 @@ AudioTrackOption = Annotated[
     int,
     typer.Option("--audio-track", min=0, help="Audio stream to transcribe (0: the first)."),
 ]
+
+
+SpeakersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--speakers",
+        help="Who said what: auto (find the count), off, or a number of speakers "
+        "[default: VIDIGEST_SPEAKERS, auto].",
+    ),
+]
+MinSpeakersOption = Annotated[
+    int | None, typer.Option("--min-speakers", min=1, help="At least this many (with auto).")
+]
+MaxSpeakersOption = Annotated[
+    int | None, typer.Option("--max-speakers", min=1, help="At most this many (with auto).")
+]
+
+
+def _speaker_choice(
+    speakers: str | None, min_speakers: int | None, max_speakers: int | None
+) -> str | None:
+    """The --speakers choice checked before any work (a VidigestError says what is allowed)."""
+    from vidigest.common.speakers import check_bounds, parse_speakers
+
+    choice = None if speakers is None else parse_speakers(speakers)
+    check_bounds(choice or "auto", min_speakers, max_speakers)
+    return choice
 
 
 def _check_audio_track(file: Path, track: int) -> None:
@@ -96,6 +129,9 @@ def process(
     model: ModelOption = None,
     language: LanguageOption = "auto",
     audio_track: AudioTrackOption = 0,
+    speakers: SpeakersOption = None,
+    min_speakers: MinSpeakersOption = None,
+    max_speakers: MaxSpeakersOption = None,
     summarizer: Annotated[
         Literal["extractive", "llm", "local"] | None,
         typer.Option(
@@ -113,12 +149,19 @@ def process(
     settings = _settings()
     if summarizer is not None:
         settings = settings.model_copy(update={"summarizer": summarizer})
+    choice = _speaker_choice(speakers, min_speakers, max_speakers)
     _check_audio_track(file, audio_track)
     with RichProgress(err) as bars:
         vidigest = Vidigest.open(settings, live_progress=lambda _video_id: bars)
         try:
             video = vidigest.register_path(
-                file, language=_language(language), model=model, audio_track=audio_track
+                file,
+                language=_language(language),
+                model=model,
+                audio_track=audio_track,
+                speakers=choice,
+                min_speakers=min_speakers,
+                max_speakers=max_speakers,
             )
             vidigest.embedded_runtime().run_until_idle()
             result = write_outputs(
@@ -143,21 +186,42 @@ def transcribe(
     model: ModelOption = None,
     language: LanguageOption = "auto",
     audio_track: AudioTrackOption = 0,
+    speakers: SpeakersOption = None,
+    min_speakers: MinSpeakersOption = None,
+    max_speakers: MaxSpeakersOption = None,
 ) -> None:
     """Print the transcript of FILE to stdout (nothing is stored)."""
     from vidigest.app import ModelCache
+    from vidigest.common.speakers import speaker_hints
     from vidigest.console import RichProgress
     from vidigest.media.probe import probe_media
+    from vidigest.modules.speakers.pipeline import diarize_file, with_speakers
     from vidigest.modules.transcription.formats import render
 
-    probe_media(file)  # a bad file fails here, before the model loads
+    settings = _settings()
+    choice = _speaker_choice(speakers, min_speakers, max_speakers)
+    hints = speaker_hints(choice or settings.speakers, min_speakers, max_speakers)
+    info = probe_media(file)  # a bad file fails here, before the model loads
     _check_audio_track(file, audio_track)
+    models = ModelCache(settings)
+    diarizer_for = models.diarizer_for() if hints.enabled else None
+    if hints.enabled and diarizer_for is None and choice not in (None, "off"):
+        err.print("vidigest: this build has no speaker diarization; --speakers is ignored")
     with RichProgress(err) as bars:
-        transcript = (
-            ModelCache(_settings())
-            .transcriber(model)
-            .transcribe(file, language=_language(language), progress=bars, stream_index=audio_track)
+        transcript = models.transcriber(model).transcribe(
+            file, language=_language(language), progress=bars, stream_index=audio_track
         )
+        if diarizer_for is not None and transcript.segments:
+            found = diarize_file(
+                diarizer_for(),
+                file,
+                hints,
+                stream_index=audio_track,
+                max_seconds=settings.max_media_seconds,
+                expected_seconds=info.duration,
+                progress=bars,
+            )
+            transcript = with_speakers(transcript, found)
     sys.stdout.write(render(transcript, fmt))
     sys.stdout.flush()
 
@@ -210,6 +274,101 @@ def videos_show(
         out.print(Markdown(description["summary"]))
 
 
+@speakers_app.command("list")
+def speakers_list(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
+    """List the speakers of a video: label, name, talk time."""
+    from vidigest.app import open_database
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.speakers.service import SpeakerService
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    with db_session_context(database.session_factory) as session:
+        speakers = SpeakerService(session).of_video(video_id)
+    if not speakers:
+        out.print(f"video {video_id} has no speakers (not diarized)")
+        return
+    table = Table("label", "name", "talk time", "voice")
+    for s in speakers:
+        voice = "yes" if s.has_voice else "-"
+        table.add_row(s.label, s.name or f"({s.display_name})", f"{s.talk_time:.1f}s", voice)
+    out.print(table)
+
+
+@speakers_app.command("rename")
+def speakers_rename(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    label: Annotated[str, typer.Argument(help="The speaker's label, e.g. SPEAKER_1.")],
+    name: Annotated[str, typer.Argument(help='The name; "" gives back "Speaker N".')],
+) -> None:
+    """Name a speaker of a video; every export and search result shows the name."""
+    from vidigest.app import open_database
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.speakers.service import SpeakerService
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    try:
+        with db_session_context(database.session_factory) as session:
+            info = SpeakerService(session).rename(video_id, label, name if name.strip() else None)
+    except ValueError as exc:
+        raise VidigestError(str(exc)) from exc
+    out.print(f"{info.label}: {info.display_name}")
+
+
+@voices_app.command("list")
+def voices_list() -> None:
+    """List the voice profiles (names; embeddings are never shown)."""
+    from vidigest.app import open_database
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.speakers.service import VoiceProfileService
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    with db_session_context(database.session_factory) as session:
+        voices = VoiceProfileService(session).all()
+    table = Table("id", "name", "from video", "speaker", "saved")
+    for v in voices:
+        table.add_row(
+            v.id,
+            v.name,
+            v.source_video_id or "-",
+            v.source_speaker or "-",
+            f"{v.created_at:%Y-%m-%d %H:%M:%S}",
+        )
+    out.print(table)
+
+
+@voices_app.command("save")
+def voices_save(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    label: Annotated[str, typer.Argument(help="The speaker's label, e.g. SPEAKER_1.")],
+    name: Annotated[str, typer.Argument(help="The name later videos show for this voice.")],
+) -> None:
+    """Save a speaker's voice (its embedding, never audio) under NAME."""
+    from vidigest.app import open_database
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.speakers.service import VoiceProfileService
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    try:
+        with db_session_context(database.session_factory) as session:
+            voice = VoiceProfileService(session).save(video_id, label, name)
+    except ValueError as exc:
+        raise VidigestError(str(exc)) from exc
+    out.print(f"{voice.id}  {voice.name}")
+
+
+@voices_app.command("delete")
+def voices_delete(voice_id: Annotated[str, typer.Argument(help="The voice profile's id.")]) -> None:
+    """Delete a voice profile (names it gave to earlier videos stay)."""
+    from vidigest.app import open_database
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.speakers.service import VoiceProfileService
+
+    database = open_database(_settings(), migrate=_settings().embedded)
+    with db_session_context(database.session_factory) as session:
+        VoiceProfileService(session).delete(voice_id)
+    out.print(f"deleted {voice_id}")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (PostgreSQL or SQLite)."""
@@ -226,17 +385,27 @@ def submit(
     model: ModelOption = None,
     language: LanguageOption = "auto",
     audio_track: AudioTrackOption = 0,
+    speakers: SpeakersOption = None,
+    min_speakers: MinSpeakersOption = None,
+    max_speakers: MaxSpeakersOption = None,
 ) -> None:
     """Register FILE for the workers: copy it to the shared storage and print its id."""
     from vidigest.app import Vidigest
     from vidigest.media.probe import probe_media
 
+    choice = _speaker_choice(speakers, min_speakers, max_speakers)
     probe_media(file)  # refuse what no worker could decode, before copying it
     _check_audio_track(file, audio_track)
     vidigest = Vidigest.open(_settings())
     try:
         video = vidigest.register_upload(
-            file, language=_language(language), model=model, audio_track=audio_track
+            file,
+            language=_language(language),
+            model=model,
+            audio_track=audio_track,
+            speakers=choice,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
         )
     finally:
         vidigest.close()

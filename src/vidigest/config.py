@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vidigest.common.speakers import parse_speakers
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -55,6 +57,9 @@ class Settings(BaseSettings):
     # "auto": the fastest the CPU has (results then differ between CPU generations)
     asr_cpu_isa: Literal["auto", "GENERIC", "AVX", "AVX2", "AVX512"] = "AVX2"
     language: str | None = None  # None or "auto": detect
+    # who said what: "auto" (find the number of speakers), "off" (no diarization), or a count;
+    # a video registered with its own choice (--speakers, the API's "speakers") uses that
+    speakers: str = "auto"
 
     # --- summary ---
     summarizer: Literal["extractive", "llm", "local"] = "extractive"
@@ -113,6 +118,11 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.lower() != "auto":
             return value.upper()
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def _speakers(cls, value: object) -> object:
+        return parse_speakers(value) if isinstance(value, str | int) else value
 
     @field_validator("language")
     @classmethod

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from vidigest.common.constants import EventType
+from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 
 # Ids that travel in events: bounded and plain, so a malformed message fails validation
 # instead of reaching the database (PostgreSQL text cannot even hold a NUL byte).
@@ -30,6 +31,7 @@ class Word(_Frozen):
     end: float
     text: str
     probability: float
+    speaker: str | None = None  # a label such as "SPEAKER_1"; None: not diarized
 
 
 class Segment(_Frozen):
@@ -38,6 +40,19 @@ class Segment(_Frozen):
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+class SpeakerTurn(_Frozen):
+    start: float
+    end: float
+    speaker: str  # "SPEAKER_1", "SPEAKER_2", ... numbered by first appearance
+
+
+class Speaker(_Frozen):
+    label: str  # "SPEAKER_1"
+    name: str | None = None  # a user-given or voice-profile name
+    talk_time: float = 0.0  # seconds
 
 
 class Transcript(_Frozen):
@@ -46,6 +61,8 @@ class Transcript(_Frozen):
     duration: float
     model: str
     segments: tuple[Segment, ...]
+    speakers: tuple[Speaker, ...] = ()
+    turns: tuple[SpeakerTurn, ...] = ()
 
     @property
     def text(self) -> str:
@@ -59,6 +76,7 @@ class KeyPoint(_Frozen):
     text: str
     start: float
     end: float
+    speaker: str | None = None  # display name of who said it; None: not diarized
 
 
 class Chapter(_Frozen):
@@ -66,6 +84,7 @@ class Chapter(_Frozen):
     end: float
     title: str
     summary: str
+    speakers: tuple[str, ...] = ()  # display names of who talks in it, most talk time first
 
 
 class Summary(_Frozen):
@@ -100,6 +119,11 @@ class VideoRegistered(_Frozen):
     language: str | None = None
     model: str | None = None
     audio_track: int = Field(default=0, ge=0)  # audio stream to transcribe (0: the first)
+    # speakers to find: "auto", "off" or a count; None: the worker's VIDIGEST_SPEAKERS. Left out
+    # of the message when None, so workers of an older version still read it.
+    speakers: str | None = Field(default=None, pattern=SPEAKERS_PATTERN)
+    min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
 
 
 class TranscriptionCompleted(_Frozen):

@@ -2,10 +2,13 @@
 
 from vidigest.database.base import Base
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
+from vidigest.modules.speakers.models import VoiceProfile
 from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import (
     TranscriptRecord,
     TranscriptSegment,
+    TranscriptSpeaker,
+    TranscriptTurn,
     TranscriptWord,
 )
 from vidigest.modules.videos.models import Video, VideoStatusLog
@@ -17,8 +20,11 @@ __all__ = [
     "ProcessedMessage",
     "TranscriptRecord",
     "TranscriptSegment",
+    "TranscriptSpeaker",
+    "TranscriptTurn",
     "TranscriptWord",
     "Video",
     "VideoStatusLog",
     "VideoSummaryRecord",
+    "VoiceProfile",
 ]

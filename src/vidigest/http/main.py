@@ -40,6 +40,7 @@ from vidigest.http.security_log import configure_security_log
 from vidigest.messaging.worker_thread import EmbeddedWorkerThread
 from vidigest.modules.health.routes import router as health_router
 from vidigest.modules.search.routes import router as search_router
+from vidigest.modules.speakers.routes import router as speakers_router
 from vidigest.modules.summary.routes import router as summary_router
 from vidigest.modules.transcription.routes import router as transcription_router
 from vidigest.modules.videos.routes import router as videos_router
@@ -122,7 +123,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outside the guard: its refusals are counted too
 
     app.include_router(health_router)
-    for router in (videos_router, transcription_router, summary_router, search_router):
+    routers = (videos_router, transcription_router, summary_router, search_router, speakers_router)
+    for router in routers:
         app.include_router(router, dependencies=[AuthDep])
 
     web_dir = str(WEB_DIR)

@@ -59,12 +59,12 @@ function clock(seconds) {
 
 function statusBadge(status) { return el("span", { class: `status status-${status}` }, status); }
 
-function seekButton(start, label, extra) {
+function seekButton(start, label, ...extra) {
   const button = el("button", {
     type: "button", "data-start": String(start),
     "aria-label": `Play from ${clock(start)}: ${label}`,
     onclick: () => seek(start),
-  }, el("span", { class: "time" }, clock(start)), el("span", {}, label, extra || ""));
+  }, el("span", { class: "time" }, clock(start)), el("span", {}, label, ...extra));
   return button;
 }
 
@@ -155,7 +155,8 @@ async function showVideo(id, startAt) {
   $("view-video").hidden = false;
   const player = $("player");
   if (!currentVideo || currentVideo.id !== id) {
-    for (const list of ["chapters", "keywords", "key-points", "transcript"]) $(list).replaceChildren();
+    for (const list of ["chapters", "keywords", "key-points", "transcript", "speakers"]) $(list).replaceChildren();
+    $("speakers-section").hidden = true;
     $("abstract").textContent = "";
     player.src = `/videos/${id}/media`;
     for (const fmt of ["srt", "vtt", "txt", "json"]) $(`dl-${fmt}`).href = `/videos/${id}/transcript?format=${fmt}&download=true`;
@@ -193,26 +194,75 @@ async function refreshVideo(id) {
 async function loadSummary(id) {
   const summary = await api(`/videos/${id}/summary`);
   $("abstract").textContent = summary.abstract || "Nothing was said in this video.";
-  $("key-points").replaceChildren(...summary.key_points.map((k) => el("li", {}, seekButton(k.start, k.text))));
+  $("key-points").replaceChildren(...summary.key_points.map((k) => el("li", {},
+    seekButton(k.start, k.speaker ? `${k.speaker}: ${k.text}` : k.text))));
   $("chapters").replaceChildren(...summary.chapters.map((c) => el("li", {},
-    seekButton(c.start, c.title, c.summary ? el("span", { class: "chapter-summary" }, c.summary) : ""))));
+    seekButton(c.start, c.title,
+      c.speakers && c.speakers.length ? el("span", { class: "chapter-summary" }, c.speakers.join(", ")) : "",
+      c.summary ? el("span", { class: "chapter-summary" }, c.summary) : ""))));
   $("keywords").replaceChildren(...summary.keywords.map((k) => el("li", {}, k)));
+}
+
+// --- speakers: a colour each (classes spk-0..spk-7: the CSP allows no inline style) ---------------
+
+const SPEAKER_COLOURS = 8;
+
+function speakerClass(order, label) {
+  const n = order.indexOf(label);
+  return n < 0 ? "" : `spk spk-${n % SPEAKER_COLOURS}`;
 }
 
 async function loadTranscript(id) {
   const transcript = await api(`/videos/${id}/transcript?format=json`);
+  const speakers = transcript.speakers || [];
+  const order = speakers.map((s) => s.label);
+  let previous = null;
   $("transcript").replaceChildren(...transcript.segments.map((s) => {
-    const item = el("li", {}, seekButton(s.start, s.text));
+    const item = el("li", { class: speakerClass(order, s.speaker) });
+    if (s.speaker && s.speaker !== previous) item.append(el("span", { class: "speaker-name" }, s.speaker_name));
+    previous = s.speaker || null;
+    item.append(seekButton(s.start, s.speaker_name ? `${s.speaker_name}: ${s.text}` : s.text));
+    item.querySelector("button span:last-child").textContent = s.text;
     item.dataset.start = s.start; item.dataset.end = s.end;
     return item;
   }));
+  showSpeakers(id, speakers, order);
+}
+
+function showSpeakers(id, speakers, order) {
+  $("speakers-section").hidden = speakers.length === 0;
+  $("speakers-message").textContent = "";
+  $("speakers").replaceChildren(...speakers.map((s) => {
+    const input = el("input", {
+      type: "text", maxlength: "64", value: s.name || "", placeholder: s.display_name,
+      "aria-label": `Name of ${s.display_name}`,
+    });
+    const form = el("form", { class: "speaker-form" },
+      el("span", { class: `swatch ${speakerClass(order, s.label)}` }, ""),
+      input,
+      el("span", { class: "time" }, clock(s.talk_time)),
+      el("button", { type: "submit" }, "Rename"));
+    form.addEventListener("submit", (e) => { e.preventDefault(); renameSpeaker(id, s.label, input.value); });
+    return el("li", {}, form);
+  }));
+}
+
+async function renameSpeaker(id, label, value) {
+  const name = value.trim() ? value.trim() : null;
+  try {
+    await api(`/videos/${id}/speakers/${encodeURIComponent(label)}`, {
+      method: "PATCH", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name }),
+    });
+  } catch (error) { $("speakers-message").textContent = error.message; return; }
+  await Promise.all([loadSummary(id), loadTranscript(id)]);
+  $("speakers-message").textContent = "Name saved: the exports and search show it.";
 }
 
 function highlightSegment() {
   const t = $("player").currentTime;
   for (const item of $("transcript").children) {
     const on = t >= parseFloat(item.dataset.start) && t < parseFloat(item.dataset.end);
-    const button = item.firstChild;
+    const button = item.querySelector("button");
     if (on !== button.classList.contains("current")) {
       button.classList.toggle("current", on);
       if (on) button.setAttribute("aria-current", "true"); else button.removeAttribute("aria-current");
@@ -253,6 +303,7 @@ async function showSearch(q) {
   $("search-summary").textContent = found.results.length ? `${found.results.length} passages found` : "Nothing found.";
   $("search-results").replaceChildren(...found.results.map((r) => el("li", {},
     el("a", { href: `#/videos/${r.video_id}?t=${r.start}` }, `${r.filename} at ${clock(r.start)}`),
+    r.speaker_name ? el("span", { class: "speaker-name" }, ` ${r.speaker_name}`) : "",
     el("div", {}, highlight(r.text, words)))));
 }
 

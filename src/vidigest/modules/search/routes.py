@@ -31,6 +31,8 @@ def search(
                 start=h.start,
                 end=h.end,
                 text=h.text,
+                speaker=h.speaker,
+                speaker_name=h.speaker_name,
             )
             for h in hits
         ],

@@ -12,6 +12,8 @@ class SearchResult(BaseModel):
     start: float
     end: float
     text: str
+    speaker: str | None = None  # label of the segment's speaker; null: not diarized
+    speaker_name: str | None = None  # the speaker's name, else "Speaker N"
 
 
 class SearchResults(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from vidigest.modules.speakers.naming import default_name
 from vidigest.modules.transcription.models import COMPLETE
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -20,11 +21,14 @@ MAX_TERMS = 32
 
 _SQLITE_SEARCH = text(
     """
-    SELECT t.video_id, v.filename, s.position, s.start_time, s.end_time, s.text
+    SELECT t.video_id, v.filename, s.position, s.start_time, s.end_time, s.text,
+           s.speaker, sp.name AS speaker_name
     FROM transcript_segments_fts
     JOIN transcript_segments AS s ON s.id = transcript_segments_fts.rowid
     JOIN transcripts AS t ON t.id = s.transcript_id
     JOIN videos AS v ON v.id = t.video_id
+    LEFT JOIN transcript_speakers AS sp
+        ON sp.transcript_id = s.transcript_id AND sp.label = s.speaker
     WHERE transcript_segments_fts MATCH :match AND t.state = :complete
     ORDER BY bm25(transcript_segments_fts), v.created_at DESC, s.position
     LIMIT :limit OFFSET :offset
@@ -33,10 +37,13 @@ _SQLITE_SEARCH = text(
 
 _POSTGRES_SEARCH = text(
     """
-    SELECT t.video_id, v.filename, s.position, s.start_time, s.end_time, s.text
+    SELECT t.video_id, v.filename, s.position, s.start_time, s.end_time, s.text,
+           s.speaker, sp.name AS speaker_name
     FROM transcript_segments AS s
     JOIN transcripts AS t ON t.id = s.transcript_id
-    JOIN videos AS v ON v.id = t.video_id,
+    JOIN videos AS v ON v.id = t.video_id
+    LEFT JOIN transcript_speakers AS sp
+        ON sp.transcript_id = s.transcript_id AND sp.label = s.speaker,
     plainto_tsquery('english'::regconfig, :terms) AS q
     WHERE to_tsvector('english'::regconfig, s.text) @@ q AND t.state = :complete
     ORDER BY ts_rank(to_tsvector('english'::regconfig, s.text), q) DESC,
@@ -54,6 +61,8 @@ class SearchHit:
     start: float
     end: float
     text: str
+    speaker: str | None = None  # the segment's speaker label (None: not diarized)
+    speaker_name: str | None = None  # the name shown: the one given, else "Speaker N"
 
 
 def search_terms(query: str) -> list[str]:
@@ -90,6 +99,8 @@ def search_segments(
             start=float(row.start_time),
             end=float(row.end_time),
             text=row.text,
+            speaker=row.speaker,
+            speaker_name=row.speaker_name or (row.speaker and default_name(row.speaker)),
         )
         for row in rows
     ]

@@ -16,7 +16,16 @@ def clock(seconds: float) -> str:
 
 
 def to_json(summary: Summary) -> dict[str, Any]:
-    return summary.model_dump(mode="json")
+    """The summary as a dict; a key point's speaker and a chapter's speakers only when the
+    transcript was diarized (otherwise the document is what it was before speakers)."""
+    data = summary.model_dump(mode="json")
+    for point in data["key_points"]:
+        if point.get("speaker") is None:
+            point.pop("speaker", None)
+    for chapter in data["chapters"]:
+        if not chapter.get("speakers"):
+            chapter.pop("speakers", None)
+    return data
 
 
 def youtube_chapter_lines(summary: Summary) -> list[str]:
@@ -38,10 +47,15 @@ def to_markdown(summary: Summary, title: str) -> str:
         reason = summary.metadata.get("reason", "nothing to summarize")
         return "\n".join([*out, f"_{reason}_", ""])
     out += ["## Abstract", "", summary.abstract, "", "## Key points", ""]
-    out += [f"- [{clock(k.start)}] {k.text}" for k in summary.key_points]
+    out += [
+        f"- [{clock(k.start)}] {f'{k.speaker}: ' if k.speaker else ''}{k.text}"
+        for k in summary.key_points
+    ]
     out += ["", "## Chapters", "", "```", *youtube_chapter_lines(summary), "```", ""]
     for chapter in summary.chapters:
         out += [f"### {clock(chapter.start)}-{clock(chapter.end)} {chapter.title}", ""]
+        if chapter.speakers:
+            out += [f"_Speakers: {', '.join(chapter.speakers)}_", ""]
         out += [chapter.summary, ""]
     out += ["## Keywords", "", ", ".join(summary.keywords), ""]
     return "\n".join(out)

@@ -16,7 +16,10 @@ from vidigest.common.types import (
 from vidigest.database.base import new_uuid
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
+from vidigest.modules.speakers.attribution import name_summary
+from vidigest.modules.speakers.naming import default_name
 from vidigest.modules.summary.models import VideoSummaryRecord
+from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.service import VideoService
 
 
@@ -57,10 +60,11 @@ class VideoSummaryService:
         return record
 
     def load(self, video_id: str) -> Summary:
+        """The stored summary, its speakers shown by the names they have now."""
         record = self.repository.find_one({"video_id": video_id})
         if record is None:
             raise NotFoundError(f"no summary for video {video_id}")
-        return Summary(
+        summary = Summary(
             abstract=record.abstract,
             key_points=tuple(KeyPoint.model_validate(k) for k in record.key_points),
             chapters=tuple(Chapter.model_validate(c) for c in record.chapters),
@@ -68,3 +72,14 @@ class VideoSummaryService:
             method=record.method,
             metadata=record.details,
         )
+        return name_summary(summary, self._speaker_names(video_id))
+
+    def _speaker_names(self, video_id: str) -> dict[str, str]:
+        transcripts = TranscriptService(self.session)
+        transcript = transcripts.find_record(video_id)
+        if transcript is None:
+            return {}
+        return {
+            row.label: row.name or default_name(row.label)
+            for row in transcripts.speaker_rows(transcript.id)
+        }

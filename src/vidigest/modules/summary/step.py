@@ -19,6 +19,7 @@ from vidigest.common.types import (
 )
 from vidigest.database.session import SessionFactory
 from vidigest.messaging.codec import parse_payload
+from vidigest.modules.speakers.attribution import attribute_speakers
 from vidigest.modules.summary.service import VideoSummaryService
 from vidigest.modules.transcription.service import load_transcript
 from vidigest.modules.videos.service import VideoService
@@ -68,9 +69,10 @@ class SummaryStep:
         transcript = load_transcript(self.session_factory, video_id)
         if not transcript.text.strip():
             return nothing_said_summary(transcript)
-        return self.summarizer.summarize(
+        summary = self.summarizer.summarize(
             transcript, progress=self.progress_for(video_id, "summarize")
         )
+        return attribute_speakers(summary, transcript.segments)  # labels; names when read
 
     def complete(self, session: Session, event: Event, result: Summary) -> None:
         VideoSummaryService(session).save_summary(self.video_id(event), result)

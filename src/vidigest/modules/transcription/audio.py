@@ -247,3 +247,33 @@ def iter_audio(
                     "of audio it declares",
                     str(p),
                 )
+
+
+def decode_audio(
+    path: str | Path,
+    *,
+    stream_index: int = 0,
+    max_seconds: float = 0.0,
+    expected_seconds: float = 0.0,
+) -> AudioChunk:
+    """The whole audio stream as one 16 kHz mono float32 array: what speaker diarization needs
+    (it compares every stretch of speech with every other). `iter_audio` decodes it, so the
+    samples are the ones transcription heard, and `max_seconds` bounds it the same way
+    (MediaTooLongError past it): memory is 64 kB per second of audio (230 MB per hour).
+
+    `expected_seconds` (the probed duration, 0: unknown) sizes the buffer up front, so a file
+    whose header tells its length is decoded without copying the samples again.
+    """
+    size = max(SAMPLE_RATE, round(expected_seconds * SAMPLE_RATE) + SAMPLE_RATE)
+    buffer: AudioChunk = np.empty(size, dtype=np.float32)
+    filled = 0
+    for chunk in iter_audio(path, stream_index=stream_index, max_seconds=max_seconds):
+        if filled + chunk.size > buffer.size:
+            grown = np.empty(max(filled + chunk.size, buffer.size * 3 // 2), dtype=np.float32)
+            grown[:filled] = buffer[:filled]
+            buffer = grown
+        buffer[filled : filled + chunk.size] = chunk
+        filled += chunk.size
+    if filled < buffer.size // 2:  # much shorter than declared: do not keep the rest
+        return buffer[:filled].copy()
+    return buffer[:filled]

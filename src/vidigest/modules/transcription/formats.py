@@ -1,4 +1,9 @@
-"""Transcript exports: JSON (with words), SubRip (.srt), WebVTT (.vtt) and plain text."""
+"""Transcript exports: JSON (with words), SubRip (.srt), WebVTT (.vtt) and plain text.
+
+A diarized transcript names its speakers: JSON carries the speakers, the turns and a speaker on
+every segment and word; SRT cues start "Speaker 1: " (or the name given), VTT cues carry a
+voice tag (<v Speaker 1>), text lines start with the name where the speaker changes. A
+transcript without speakers comes out exactly as it did before speakers existed."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 from typing import Any, Literal, get_args
 
 from vidigest.common.types import Transcript
+from vidigest.modules.speakers.naming import display_name, transcript_names
 
 Format = Literal["json", "srt", "vtt", "txt"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -15,9 +21,40 @@ def _seconds(value: float) -> float:
     return round(value, 3)
 
 
+def diarized(t: Transcript) -> bool:
+    return bool(t.speakers) or any(s.speaker is not None for s in t.segments)
+
+
 def to_json(t: Transcript) -> dict[str, Any]:
     """A plain dict (JSON-serialisable): language, duration, model, text and the segments with
-    their words. Times in seconds, rounded to the millisecond."""
+    their words (and, when diarized, the speakers and turns). Times in seconds, rounded to the
+    millisecond."""
+    plain = _plain_json(t)
+    if not diarized(t):
+        return plain
+    names = transcript_names(t)
+    plain["speakers"] = [
+        {
+            "label": s.label,
+            "name": s.name,
+            "display_name": names[s.label],
+            "talk_time": _seconds(s.talk_time),
+        }
+        for s in t.speakers
+    ]
+    plain["turns"] = [
+        {"start": _seconds(turn.start), "end": _seconds(turn.end), "speaker": turn.speaker}
+        for turn in t.turns
+    ]
+    for out, segment in zip(plain["segments"], t.segments, strict=True):
+        out["speaker"] = segment.speaker
+        out["speaker_name"] = display_name(segment.speaker, names)
+        for word_out, word in zip(out["words"], segment.words, strict=True):
+            word_out["speaker"] = word.speaker
+    return plain
+
+
+def _plain_json(t: Transcript) -> dict[str, Any]:
     return {
         "language": t.language,
         "language_probability": t.language_probability,
@@ -72,19 +109,23 @@ def _cue_text(text: str) -> str:
     return text
 
 
-def _cues(t: Transcript) -> list[tuple[float, float, str]]:
+def _cues(t: Transcript) -> list[tuple[float, float, str, str | None]]:
+    """(start, end, text, speaker's display name or None) of each segment with text."""
+    names = transcript_names(t)
     cues = []
     for s in t.segments:
         text = _cue_text(s.text)
         if text:
-            cues.append((s.start, max(s.end, s.start), text))
+            speaker = display_name(s.speaker, names)
+            cues.append((s.start, max(s.end, s.start), text, speaker and _cue_text(speaker)))
     return cues
 
 
 def to_srt(t: Transcript) -> str:
     blocks = [
-        f"{n}\n{srt_timestamp(start)} --> {srt_timestamp(end)}\n{text}\n"
-        for n, (start, end, text) in enumerate(_cues(t), start=1)
+        f"{n}\n{srt_timestamp(start)} --> {srt_timestamp(end)}\n"
+        f"{f'{speaker}: ' if speaker else ''}{text}\n"
+        for n, (start, end, text, speaker) in enumerate(_cues(t), start=1)
     ]
     return "\n".join(blocks)
 
@@ -93,19 +134,37 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _voice(speaker: str | None) -> str:
+    """The cue's voice tag: <v Name> (the name escaped like cue text)."""
+    return f"<v {_vtt_escape(speaker)}>" if speaker else ""
+
+
 def to_vtt(t: Transcript) -> str:
     blocks = ["WEBVTT\n"]
     blocks += [
-        f"{n}\n{vtt_timestamp(start)} --> {vtt_timestamp(end)}\n{_vtt_escape(text)}\n"
-        for n, (start, end, text) in enumerate(_cues(t), start=1)
+        f"{n}\n{vtt_timestamp(start)} --> {vtt_timestamp(end)}\n"
+        f"{_voice(speaker)}{_vtt_escape(text)}\n"
+        for n, (start, end, text, speaker) in enumerate(_cues(t), start=1)
     ]
     return "\n".join(blocks)
 
 
 def to_txt(t: Transcript) -> str:
-    """One segment per line."""
-    lines = [" ".join(s.text.split()) for s in t.segments]
-    return "".join(f"{line}\n" for line in lines if line)
+    """One segment per line; when diarized, a line starts with "Name: " where the speaker
+    changes."""
+    names = transcript_names(t)
+    lines = []
+    previous: str | None = None
+    for s in t.segments:
+        line = " ".join(s.text.split())
+        if not line:
+            continue
+        speaker = display_name(s.speaker, names)
+        if speaker is not None and s.speaker != previous:
+            line = f"{' '.join(speaker.split())}: {line}"
+        previous = s.speaker
+        lines.append(line)
+    return "".join(f"{line}\n" for line in lines)
 
 
 def render(t: Transcript, fmt: Format) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidigest.database.base import VIDEO_RESULT, Base, BigIntId, CreatedAtMixin, new_uuid
@@ -43,6 +43,7 @@ class TranscriptSegment(Base):
     start_time: Mapped[float] = mapped_column(Float)
     end_time: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
+    speaker: Mapped[str | None] = mapped_column(String(32))  # a label; None: not diarized
 
 
 class TranscriptWord(Base):
@@ -61,3 +62,40 @@ class TranscriptWord(Base):
     end_time: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(String(256))
     probability: Mapped[float] = mapped_column(Float)
+    speaker: Mapped[str | None] = mapped_column(String(32))
+
+
+class TranscriptSpeaker(Base):
+    """One speaker diarization found in a transcript: its label, the name a user (or a voice
+    profile) gave it, its talk time, and its voice: the L2-normalised mean embedding of its
+    speech (float32 bytes), kept so that it can be saved as a voice profile later. Never audio."""
+
+    __tablename__ = "transcript_speakers"
+    __table_args__ = (UniqueConstraint("transcript_id", "label"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    transcript_id: Mapped[str] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(64))
+    talk_time: Mapped[float] = mapped_column(Float)
+    centroid: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class TranscriptTurn(Base):
+    """The speaker turns diarization found, as it found them: they cover speech the recognizer
+    may have left out and are cut at the diarizer's resolution, not at words, so they are
+    stored rather than rebuilt from the segments."""
+
+    __tablename__ = "transcript_turns"
+    __table_args__ = (UniqueConstraint("transcript_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    transcript_id: Mapped[str] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    start_time: Mapped[float] = mapped_column(Float)
+    end_time: Mapped[float] = mapped_column(Float)
+    speaker: Mapped[str] = mapped_column(String(32))

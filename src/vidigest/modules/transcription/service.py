@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from vidigest.common.exceptions import NotFoundError, VidigestError
 from vidigest.common.types import (
     Segment,
+    Speaker,
+    SpeakerTurn,
     Transcript,
     Word,
 )
 from vidigest.database.base import new_uuid
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
+from vidigest.modules.speakers.assign import assign_speakers, talk_time
+from vidigest.modules.speakers.pipeline import SpeakerResult
 from vidigest.modules.transcription.asr import Window
 from vidigest.modules.transcription.models import (
     COMPLETE,
     IN_PROGRESS,
     TranscriptRecord,
     TranscriptSegment,
+    TranscriptSpeaker,
+    TranscriptTurn,
     TranscriptWord,
 )
 
@@ -61,6 +69,9 @@ class TranscriptionResult:
     language_probability: float | None
     duration: float
     model: str
+    # who said what, stored with the transcript in the completing transaction (None: not
+    # diarized: off, no engine, or nothing said)
+    speakers: SpeakerResult | None = None
 
     @property
     def segment_count(self) -> int:
@@ -75,6 +86,7 @@ def _rows(transcript_id: str, segments: Sequence[Segment]) -> tuple[list[Any], l
             "start_time": s.start,
             "end_time": s.end,
             "text": s.text,
+            "speaker": s.speaker,
         }
         for s in segments
     ]
@@ -87,6 +99,7 @@ def _rows(transcript_id: str, segments: Sequence[Segment]) -> tuple[list[Any], l
             "end_time": w.end,
             "text": w.text,
             "probability": w.probability,
+            "speaker": w.speaker,
         }
         for s in segments
         for i, w in enumerate(s.words)
@@ -103,20 +116,39 @@ def _text(texts: Sequence[str]) -> str:
     return " ".join(t.strip() for t in texts if t.strip())
 
 
+Centroid = npt.NDArray[np.float32]
+
+
+def centroid_bytes(vector: npt.ArrayLike) -> bytes:
+    """A voice embedding as stored: float32, little-endian, L2-normalised."""
+    array = np.asarray(vector, dtype="<f4").reshape(-1)
+    norm = float(np.linalg.norm(array))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError("a voice embedding must be finite and not zero")
+    return (array / norm).astype("<f4").tobytes()
+
+
+def centroid_array(data: bytes) -> Centroid:
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
 class TranscriptService:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.records = GenericRepository(session, TranscriptRecord)
 
     def save(self, video_id: str, transcript: Transcript) -> TranscriptRecord:
-        """A complete transcript, its segments and words."""
-        return self._create(
+        """A complete transcript, its segments and words (and its speakers and turns, if it
+        was diarized)."""
+        record = self._create(
             video_id,
             transcript,
             text=transcript.text,
             state=COMPLETE,
             resume_at=transcript.duration,
         )
+        self._insert_speakers(record.id, transcript.speakers, transcript.turns, {})
+        return record
 
     def _create(
         self, video_id: str, made: Transcript | Window, *, text: str, state: str, resume_at: float
@@ -251,6 +283,87 @@ class TranscriptService:
                 f"transcript {transcript_id} changed while this attempt appended to it"
             )
 
+    # --- speakers ----------------------------------------------------------------------------
+
+    def apply_speakers(
+        self,
+        transcript_id: str,
+        turns: Sequence[SpeakerTurn],
+        centroids: Mapping[str, npt.ArrayLike],
+        names: Mapping[str, str] | None = None,
+    ) -> int:
+        """Store a diarization with the complete transcript, in the caller's transaction (the
+        one that completes it): every segment and word gets its speaker (segments split where
+        the speaker changes, `assign_speakers`), and the turns and the speakers (talk time,
+        voice centroid, a name from `names`, e.g. a matching voice profile) are stored. The
+        segments are rewritten as a whole; returns their count. Without turns nothing changes.
+        """
+        record = self.records.get(transcript_id)
+        if record is None:
+            raise NotFoundError(f"no transcript {transcript_id}")
+        if not turns:
+            return record.segment_count
+        segments = assign_speakers(self._segments(transcript_id), turns)
+        speakers = tuple(
+            Speaker(label=label, name=(names or {}).get(label), talk_time=seconds)
+            for label, seconds in talk_time(turns).items()
+        )
+        self.session.execute(
+            delete(TranscriptWord).where(TranscriptWord.transcript_id == transcript_id)
+        )
+        self.session.execute(
+            delete(TranscriptSegment).where(TranscriptSegment.transcript_id == transcript_id)
+        )
+        self._insert_segments(transcript_id, segments)
+        self._insert_speakers(transcript_id, speakers, turns, centroids)
+        record.segment_count = len(segments)
+        record.text = _text([s.text for s in segments])
+        return len(segments)
+
+    def _insert_speakers(
+        self,
+        transcript_id: str,
+        speakers: Sequence[Speaker],
+        turns: Sequence[SpeakerTurn],
+        centroids: Mapping[str, npt.ArrayLike],
+    ) -> None:
+        ordered = sorted(turns, key=lambda t: (t.start, t.end))
+        if ordered:
+            self.session.execute(
+                insert(TranscriptTurn),
+                [
+                    {
+                        "transcript_id": transcript_id,
+                        "position": i,
+                        "start_time": t.start,
+                        "end_time": t.end,
+                        "speaker": t.speaker,
+                    }
+                    for i, t in enumerate(ordered)
+                ],
+            )
+        if speakers:
+            self.session.execute(
+                insert(TranscriptSpeaker),
+                [
+                    {
+                        "transcript_id": transcript_id,
+                        "label": s.label,
+                        "name": s.name,
+                        "talk_time": s.talk_time,
+                        "centroid": (
+                            centroid_bytes(centroids[s.label]) if s.label in centroids else None
+                        ),
+                    }
+                    for s in speakers
+                ],
+            )
+
+    def speaker_rows(self, transcript_id: str) -> list[TranscriptSpeaker]:
+        return GenericRepository(self.session, TranscriptSpeaker).find_all(
+            {"transcript_id": transcript_id}, order_by="id"
+        )
+
     def find_record(self, video_id: str) -> TranscriptRecord | None:
         """The video's complete transcript; windows stored for a resume are not one yet."""
         return self.records.find_one({"video_id": video_id, "state": COMPLETE})
@@ -259,31 +372,57 @@ class TranscriptService:
         record = self.find_record(video_id)
         if record is None:
             raise NotFoundError(f"no transcript for video {video_id}")
-        words_by_segment: dict[int, list[Word]] = {}
-        for w in GenericRepository(self.session, TranscriptWord).find_all(
-            {"transcript_id": record.id}, order_by=["segment_position", "position"]
-        ):
-            words_by_segment.setdefault(w.segment_position, []).append(
-                Word(start=w.start_time, end=w.end_time, text=w.text, probability=w.probability)
+        segments = self._segments(record.id)
+        speakers: tuple[Speaker, ...] = ()
+        turns: tuple[SpeakerTurn, ...] = ()
+        # diarized transcripts label every segment: others cost no query more than before
+        if any(s.speaker is not None for s in segments):
+            speakers = tuple(
+                Speaker(label=s.label, name=s.name, talk_time=s.talk_time)
+                for s in self.speaker_rows(record.id)
             )
-        segments = tuple(
-            Segment(
-                index=s.position,
-                start=s.start_time,
-                end=s.end_time,
-                text=s.text,
-                words=tuple(words_by_segment.get(s.position, ())),
+            turns = tuple(
+                SpeakerTurn(start=t.start_time, end=t.end_time, speaker=t.speaker)
+                for t in GenericRepository(self.session, TranscriptTurn).find_all(
+                    {"transcript_id": record.id}, order_by="position"
+                )
             )
-            for s in GenericRepository(self.session, TranscriptSegment).find_all(
-                {"transcript_id": record.id}, order_by="position"
-            )
-        )
         return Transcript(
             language=record.language,
             language_probability=record.language_probability,
             duration=record.duration,
             model=record.model,
             segments=segments,
+            speakers=speakers,
+            turns=turns,
+        )
+
+    def _segments(self, transcript_id: str) -> tuple[Segment, ...]:
+        words_by_segment: dict[int, list[Word]] = {}
+        for w in GenericRepository(self.session, TranscriptWord).find_all(
+            {"transcript_id": transcript_id}, order_by=["segment_position", "position"]
+        ):
+            words_by_segment.setdefault(w.segment_position, []).append(
+                Word(
+                    start=w.start_time,
+                    end=w.end_time,
+                    text=w.text,
+                    probability=w.probability,
+                    speaker=w.speaker,
+                )
+            )
+        return tuple(
+            Segment(
+                index=s.position,
+                start=s.start_time,
+                end=s.end_time,
+                text=s.text,
+                words=tuple(words_by_segment.get(s.position, ())),
+                speaker=s.speaker,
+            )
+            for s in GenericRepository(self.session, TranscriptSegment).find_all(
+                {"transcript_id": transcript_id}, order_by="position"
+            )
         )
 
 

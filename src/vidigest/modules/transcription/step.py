@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import EventType, VideoStatus
+from vidigest.common.speakers import speaker_hints
 from vidigest.common.stages import TRANSCRIPTION
 from vidigest.common.types import (
     Event,
@@ -25,6 +27,8 @@ from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.media.probe import probe_media
 from vidigest.messaging.codec import parse_payload
 from vidigest.messaging.outbox import OutboxService
+from vidigest.modules.speakers.pipeline import Diarizer, SpeakerResult, diarize_file
+from vidigest.modules.speakers.service import ProfileMatcher, profile_names
 from vidigest.modules.transcription.asr import Window
 from vidigest.modules.transcription.service import (
     PartialTranscript,
@@ -77,10 +81,21 @@ class TranscriptionStep:
         transcriber_for: Callable[[str | None], Transcriber],
         progress_for: ProgressFactory,
         session_factory: SessionFactory,
+        *,
+        diarizer_for: Callable[[], Diarizer] | None = None,
+        match_profiles: ProfileMatcher | None = None,
+        default_speakers: str = "auto",
+        max_media_seconds: float = 0.0,
     ) -> None:
         self.transcriber_for = transcriber_for  # model spec (None: the default) -> transcriber
         self.progress_for = progress_for
         self.session_factory = session_factory
+        # Who said what (app.py builds both from the speakers engine): None: no diarization
+        # in this process, transcripts come without speakers whatever was asked
+        self.diarizer_for = diarizer_for
+        self.match_profiles = match_profiles  # names speakers whose voice a profile matches
+        self.default_speakers = default_speakers  # VIDIGEST_SPEAKERS, for videos that chose none
+        self.max_media_seconds = max_media_seconds
 
     def video_id(self, event: Event) -> str:
         return parse_payload(VideoRegistered, event).video_id
@@ -117,7 +132,7 @@ class TranscriptionStep:
         )
         for window in windows:
             if window.last:
-                return TranscriptionResult(
+                result = TranscriptionResult(
                     transcript_id=transcript_id,
                     stored_segments=stored,
                     resume_at=resume_at,
@@ -127,6 +142,7 @@ class TranscriptionStep:
                     duration=window.duration,
                     model=window.model,
                 )
+                return replace(result, speakers=self._speakers(payload, result))
             if not resumable:
                 pending.extend(window.segments)
                 continue
@@ -147,6 +163,36 @@ class TranscriptionStep:
                 stored,
             )
         raise AssertionError("iter_windows ended without its last window")  # pragma: no cover
+
+    def _speakers(
+        self, payload: VideoRegistered, result: TranscriptionResult
+    ) -> SpeakerResult | None:
+        """Diarize the whole track once transcription is done (no transaction held; a restart
+        diarizes again: only the completing transaction stores turns, so none is stored twice).
+        Nothing at all is done when speakers are off (`--speakers off` costs nothing), when
+        this process has no diarizer, or when nothing was said."""
+        choice = payload.speakers or self.default_speakers
+        hints = speaker_hints(choice, payload.min_speakers, payload.max_speakers)
+        if not hints.enabled or result.segment_count == 0:
+            return None
+        if self.diarizer_for is None:
+            log.debug("speakers: no diarizer in this process; video %s", payload.video_id)
+            return None
+        found = diarize_file(
+            self.diarizer_for(),
+            payload.source_path,
+            hints,
+            stream_index=payload.audio_track,
+            max_seconds=self.max_media_seconds,
+            expected_seconds=result.duration,
+            # phase "diarize": shown by live progress bars, not stored over the percentage
+            progress=self.progress_for(payload.video_id, "transcribe"),
+        )
+        if found.centroids and self.match_profiles is not None:
+            with db_session_context(self.session_factory) as session:
+                names = profile_names(session, found.centroids, self.match_profiles)
+            found = replace(found, names=names)
+        return found
 
     def _partial(self, video_id: str, transcriber: Transcriber) -> PartialTranscript | None:
         """The transcript a previous attempt left in progress, if it can be resumed."""
@@ -180,7 +226,16 @@ class TranscriptionStep:
         VideoService(session).transition(
             video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
         )
-        transcript_id = TranscriptService(session).finish(video_id, result)
+        transcripts = TranscriptService(session)
+        transcript_id = transcripts.finish(video_id, result)
+        segment_count = result.segment_count
+        if result.speakers is not None:  # split segments: the count changes
+            segment_count = transcripts.apply_speakers(
+                transcript_id,
+                result.speakers.turns,
+                result.speakers.centroids,
+                result.speakers.names,
+            )
         OutboxService(session).add(
             Event(
                 event_type=EventType.TRANSCRIPTION_COMPLETED,
@@ -188,7 +243,7 @@ class TranscriptionStep:
                 payload=TranscriptionCompleted(
                     video_id=video_id,
                     transcript_id=transcript_id,
-                    segment_count=result.segment_count,
+                    segment_count=segment_count,
                     language=result.language,
                 ).model_dump(),
             )

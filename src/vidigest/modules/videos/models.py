@@ -27,6 +27,10 @@ class Video(CreatedAtMixin, Base):
     model: Mapped[str | None] = mapped_column(String(256))  # requested ASR model
     # which audio stream to transcribe (0: the first)
     audio_track: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # speakers to find: "auto", "off" or a count ("2"); None: the worker's VIDIGEST_SPEAKERS
+    speakers: Mapped[str | None] = mapped_column(String(8))
+    min_speakers: Mapped[int | None] = mapped_column(Integer)  # hints for "auto"
+    max_speakers: Mapped[int | None] = mapped_column(Integer)
     duration: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from vidigest.common.constants import VideoStatus
 from vidigest.common.exceptions import MediaError
+from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.http.deps import SessionDep, SessionFactoryDep, StateDep
@@ -54,6 +55,9 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
         "file": {"type": "string", "format": "binary", "description": "The video or audio"},
         "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
         "model": {"type": "string", "enum": ["fast", "accurate"]},
+        "speakers": {"type": "string", "pattern": SPEAKERS_PATTERN},
+        "min_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
+        "max_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
     },
 }
 _REGISTER_BODY: dict[str, Any] = {
@@ -101,6 +105,9 @@ def _register(
             filename=received.filename,
             language=options.language_code,
             model=options.model,
+            speakers=options.speakers,
+            min_speakers=options.min_speakers,
+            max_speakers=options.max_speakers,
         )
 
 
@@ -144,6 +151,9 @@ def _register_download(
             filename=url_filename(raw_url),
             language=options.language_code,
             model=options.model,
+            speakers=options.speakers,
+            min_speakers=options.min_speakers,
+            max_speakers=options.max_speakers,
         )
 
 

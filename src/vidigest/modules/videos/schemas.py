@@ -4,11 +4,12 @@ video shows (each stage's share of the whole job)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vidigest.common.constants import VideoStatus
+from vidigest.common.speakers import MAX_SPEAKER_COUNT, check_bounds, parse_speakers
 from vidigest.modules.videos.models import Video
 
 LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
@@ -84,6 +85,23 @@ class RegisterOptions(BaseModel):
         default=None, pattern=LANGUAGE_PATTERN, description="auto or a code such as en"
     )
     model: Literal["fast", "accurate"] | None = Field(default=None, description="ASR preset")
+    speakers: str | None = Field(
+        default=None,
+        description="Who said what: auto (find the count), off, or a count from 1 to "
+        f"{MAX_SPEAKER_COUNT} [default: VIDIGEST_SPEAKERS]",
+    )
+    min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+
+    @field_validator("speakers")
+    @classmethod
+    def _speakers(cls, value: str | None) -> str | None:
+        return None if value is None else parse_speakers(value)
+
+    @model_validator(mode="after")
+    def _speaker_bounds(self) -> Self:
+        check_bounds(self.speakers or "auto", self.min_speakers, self.max_speakers)
+        return self
 
     @property
     def language_code(self) -> str | None:

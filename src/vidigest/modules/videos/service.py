@@ -24,6 +24,7 @@ from vidigest.common.constants import (
     allowed_from,
 )
 from vidigest.common.exceptions import VideoNotFoundError, VideoStateError
+from vidigest.common.speakers import check_bounds, parse_speakers
 from vidigest.common.text import user_reason
 from vidigest.common.types import Event, VideoFailed, VideoRegistered
 from vidigest.database.base import utcnow, video_result_tables
@@ -32,6 +33,15 @@ from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.videos.models import Video, VideoStatusLog
 
 __all__ = ["VideoService", "VideoStateError", "VideoStatusLogService"]
+
+
+def _speaker_choice(
+    speakers: str | None, min_speakers: int | None, max_speakers: int | None
+) -> str | None:
+    """The choice as stored, checked (ValueError with the reason)."""
+    choice = None if speakers is None else parse_speakers(speakers)
+    check_bounds(choice or "auto", min_speakers, max_speakers)
+    return choice
 
 
 class VideoStatusLogService:
@@ -80,8 +90,14 @@ class VideoService:
         language: str | None = None,
         model: str | None = None,
         audio_track: int = 0,
+        speakers: str | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> Video:
-        """Video row + first status entry + `video.registered`, in the caller's transaction."""
+        """Video row + first status entry + `video.registered`, in the caller's transaction.
+        `speakers` ("auto", "off", a count; None: the worker's setting) and its bounds are
+        checked here (ValueError), so that no worker receives a choice it cannot meet."""
+        speakers = _speaker_choice(speakers, min_speakers, max_speakers)
         size = media_path.stat().st_size if media_path.is_file() else None
         video = self._create(
             VideoStatus.REGISTERED,
@@ -93,6 +109,9 @@ class VideoService:
             language=language,
             model=model,
             audio_track=audio_track,
+            speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
         )
         self._emit_registered(video)
         return video
@@ -104,9 +123,13 @@ class VideoService:
         filename: str,
         language: str | None = None,
         model: str | None = None,
+        speakers: str | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
     ) -> Video:
         """A URL video, DOWNLOADING: no media yet (`media_path` is empty) and no event until
         `complete_download()` stores the file."""
+        speakers = _speaker_choice(speakers, min_speakers, max_speakers)
         return self._create(
             VideoStatus.DOWNLOADING,
             filename=filename,
@@ -117,6 +140,9 @@ class VideoService:
             language=language,
             model=model,
             audio_track=0,
+            speakers=speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
         )
 
     def _create(self, status: VideoStatus, **values: Any) -> Video:
@@ -148,13 +174,16 @@ class VideoService:
             language=video.language,
             model=video.model,
             audio_track=video.audio_track,
+            speakers=video.speakers,
+            min_speakers=video.min_speakers,
+            max_speakers=video.max_speakers,
         )
+        body = payload.model_dump(mode="json")
+        for optional in ("speakers", "min_speakers", "max_speakers"):
+            if body[optional] is None:
+                del body[optional]  # a message an older worker reads too
         self.outbox.add(
-            Event(
-                event_type=EventType.VIDEO_REGISTERED,
-                aggregate_id=video.id,
-                payload=payload.model_dump(mode="json"),
-            )
+            Event(event_type=EventType.VIDEO_REGISTERED, aggregate_id=video.id, payload=body)
         )
 
     def retry(self, video_id: str) -> Video:

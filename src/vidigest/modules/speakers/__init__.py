@@ -1,0 +1,1 @@
+"""Who said what: diarization (the engine), speakers on transcripts, names, voice profiles."""
