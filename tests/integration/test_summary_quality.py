@@ -5,10 +5,10 @@ and the previous default measured in the same runs.
 
 Real data with human references (ACLSum, from the PyPI package `aclsum`) and talks transcribed
 by the real pipeline, through the real summarizer. The runs are deterministic; the gates sit
-below what they measure (R-1 1.30x lead-3, R-2 1.47x, stitched Pk 0.080 = 0.20x an even split;
-spoken boundary F1 0.95 / 0.95 on dev / held-out talks) with room for float differences between
-machines, so a real regression fails. A 30-paper subset was too close to call (R-1 1.19x):
-lead-3 is strong there.
+below what they measure (R-1 37.7 = 1.37x lead-3, R-2 1.80x, stitched Pk 0.080 = 0.20x an
+even split; spoken boundary F1 0.95 / 0.95 on dev / held-out talks) with room for float
+differences between machines, so a real regression fails. A 30-paper subset was too close to
+call (R-1 1.19x): lead-3 is strong there.
 """
 
 from __future__ import annotations
@@ -43,12 +43,18 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_abstract_beats_lead_3(figures: dict[str, Any]) -> None:
+    """Measured on the 100 test papers: R-1 / R-2 / R-Lsum 37.7 / 11.1 / 31.4 against lead-3's
+    27.6 / 6.2 / 23.1 and embedding centrality alone (the previous default) 35.9 / 9.1 / 29.3.
+    R-1 >= 37 is the issue's target; lexical_weight was chosen on the validation papers only."""
     rouge = figures["abstracts"]["rouge"]
     lead, ours = rouge["lead-3"], rouge["default (extractive)"]
-    assert figures["abstracts"]["papers"] == 100
-    assert ours[0] >= 1.2 * lead[0], rouge  # ROUGE-1
-    assert ours[1] >= 1.3 * lead[1], rouge  # ROUGE-2
-    assert ours[2] >= 1.2 * lead[2], rouge  # ROUGE-Lsum
+    previous = rouge["previous default (embedding centrality)"]
+    assert figures["split"] == "test" and figures["abstracts"]["papers"] == 100
+    assert ours[0] >= 37.0, rouge  # ROUGE-1
+    assert ours[0] >= 1.3 * lead[0], rouge
+    assert ours[1] >= 1.6 * lead[1], rouge  # ROUGE-2
+    assert ours[2] >= 1.3 * lead[2], rouge  # ROUGE-Lsum
+    assert ours[0] >= previous[0] + 1.0 and ours[1] >= previous[1] + 1.0, rouge
 
 
 def test_key_points_add_to_the_abstract(figures: dict[str, Any]) -> None:

@@ -10,8 +10,10 @@ else from the segment's span, shared out in proportion to characters.
 from __future__ import annotations
 
 import bisect
+import math
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vidigest.common.types import Segment, Transcript
@@ -168,28 +170,47 @@ def _ends_sentence(token: str, next_token: str | None) -> bool:
     if nxt[:1].islower():  # "e.g. the", "U.S. economy", "and then... we went"
         return False
     low = core.lower()
-    if low in _ABBREVIATIONS and low not in _END_OK_ABBREVIATIONS:
+    # an abbreviation as it is written ("Mt.", "etc."), not an acronym ("MT.", "MRs."): "...
+    # machine translation (MT). In this paper" ends there
+    as_written = not any(ch.isupper() for ch in core[1:])
+    if low in _ABBREVIATIONS and low not in _END_OK_ABBREVIATIONS and as_written:
         return False
     return not (_INITIALS.match(core) and nxt[:1].isupper() and len(core) <= 2)  # "J. Smith"
 
 
-def _missed_end(token: str, next_token: str | None) -> bool:
+def _missed_end(
+    token: str, next_token: str | None, lower_words: frozenset[str] = frozenset()
+) -> bool:
     """A sentence end the ASR did not punctuate: "...bursts out The most dangerous hazard...".
 
     The next word is capitalised although it is a word that is only capitalised at a sentence
     start ("The", "When", "It"; never "I" or a name), and this word can end a sentence (not
-    "of", "the", "and": "by The Beatles" stays one sentence)."""
-    if next_token is None:
+    "of", "the", "and": "by The Beatles" stays one sentence). After a comma, also a capitalised
+    word that the transcript writes in lower case elsewhere, so not a name ("...faster than a
+    car, Volcanic ash falls..." when "volcanic" occurs too): a comma where a full stop was
+    meant, which Whisper writes often."""
+    if next_token is None or next_token.startswith(("(", "[")):  # "step (He et al., 2013)."
         return False
     core = token.rstrip(_CLOSERS + ",")
     if not core or core.endswith(_TERMINALS) or not core[-1].isalnum():
         return False
-    nxt = next_token.lstrip("\"'([{\u201c\u2018\u00ab")
+    if _LIST_LABEL.match(token):  # "as follows: (a) We propose..."
+        return False
+    nxt = next_token.lstrip("\"'\u201c\u2018\u00ab")
     word = _WORD.match(nxt)
     if word is None or not nxt[:1].isupper() or word.group(0) != nxt.rstrip(".,;:!?\"')"):
         return False
     low = word.group(0).lower()
-    return low in _SENTENCE_STARTERS and core.lower() not in _CANNOT_END
+    if core.lstrip("\"'([{").lower() in _CANNOT_END:
+        return False
+    if low in _SENTENCE_STARTERS:
+        return True
+    after_comma = token.rstrip(_CLOSERS).endswith(",")
+    return after_comma and low != "i" and low in lower_words and word.group(0)[1:].islower()
+
+
+# A list label that introduces what follows: "(a)", "(1)", "(iv)", "2)".
+_LIST_LABEL = re.compile(r"^\(?(?:[a-z]|\d{1,2}|[ivx]{1,4})\)[:,]?$", re.IGNORECASE)
 
 
 # Capitalised mid-sentence only at a sentence start. Not "a", "one", "who": "vitamin A",
@@ -315,6 +336,10 @@ def split_sentences(transcript: Transcript) -> list[Sentence]:
     HARD_MAX_WORDS anywhere: the pieces of such a cut are not `whole`.
     """
     tokens = timed_tokens(transcript.segments)
+    # words the transcript writes in lower case somewhere (not names): see _missed_end
+    lower_words = frozenset(
+        m.group(0) for t in tokens for m in _WORD.finditer(t.text) if m.group(0)[:1].islower()
+    )
     ends = sum(1 for t in tokens if t.text.rstrip(_CLOSERS).endswith(_TERMINALS))
     unpunctuated = ends * UNPUNCTUATED_WORDS_PER_END < len(tokens)
     soft_max = 1 if unpunctuated else SOFT_MAX_WORDS
@@ -341,7 +366,7 @@ def split_sentences(transcript: Transcript) -> list[Sentence]:
         current.append(tok)
         nxt = tokens[i + 1].text if i + 1 < len(tokens) else None
         n = len(current)
-        if _ends_sentence(tok.text, nxt) or _missed_end(tok.text, nxt):
+        if _ends_sentence(tok.text, nxt) or _missed_end(tok.text, nxt, lower_words):
             flush(True)
         elif tok.segment_end and n >= soft_max:
             flush(unpunctuated)
@@ -360,3 +385,38 @@ def is_content_sentence(text: str, min_words: int = 5, min_content_words: int = 
         return False
     content = [w for w in words if w not in STOPWORDS and w not in FILLERS and not w.isdigit()]
     return len(content) >= min_content_words
+
+
+def closed(text: str) -> str:
+    """A quoted sentence as shown: with its own end punctuation, or closed with a full stop
+    where the ASR left its end unpunctuated or wrote a comma ("...and some hope" + "The moon
+    does not shine..." would read as one glued sentence). The words stay verbatim."""
+    body = text.rstrip()
+    if body.rstrip(_CLOSERS).endswith(_TERMINALS):
+        return body
+    trimmed = body.rstrip(",;:-\u2013\u2014 ")
+    return trimmed + "." if trimmed else body
+
+
+def _content_terms(text: str) -> list[str]:
+    """Content words with a plural -s taken off ("models" and "model" count as one term)."""
+    out = []
+    for w in words_of(text):
+        if len(w) < 2 or w in STOPWORDS or w in FILLERS or w.isdigit():
+            continue
+        out.append(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+def lexical_centrality(texts: Sequence[str]) -> list[float]:
+    """How much of the document's recurring vocabulary each sentence holds: the sum over its
+    distinct content words of log(count of the word in the whole document), divided by the
+    square root of its length in content words (so a long sentence is not central for its length
+    alone). Words said once add nothing; a sentence with none of the talk's recurring words
+    scores 0. English stopwords: meaningful for English text only."""
+    terms = [_content_terms(t) for t in texts]
+    counts = Counter(w for ts in terms for w in ts)
+    return [
+        sum(math.log(counts[w]) for w in set(ts)) / math.sqrt(len(ts)) if ts else 0.0
+        for ts in terms
+    ]
