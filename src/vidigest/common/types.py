@@ -30,6 +30,7 @@ class Word(_Frozen):
     end: float
     text: str
     probability: float
+    speaker: str | None = None  # a label such as "SPEAKER_1"; None: not diarized
 
 
 class Segment(_Frozen):
@@ -38,6 +39,19 @@ class Segment(_Frozen):
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None
+
+
+class SpeakerTurn(_Frozen):
+    start: float
+    end: float
+    speaker: str  # "SPEAKER_1", "SPEAKER_2", ... numbered by first appearance
+
+
+class Speaker(_Frozen):
+    label: str  # "SPEAKER_1"
+    name: str | None = None  # a user-given or voice-profile name
+    talk_time: float = 0.0  # seconds
 
 
 class Transcript(_Frozen):
@@ -46,6 +60,8 @@ class Transcript(_Frozen):
     duration: float
     model: str
     segments: tuple[Segment, ...]
+    speakers: tuple[Speaker, ...] = ()
+    turns: tuple[SpeakerTurn, ...] = ()
 
     @property
     def text(self) -> str:

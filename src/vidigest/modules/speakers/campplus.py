@@ -419,8 +419,9 @@ def load_model(path: Path | None = None) -> CAMPlusPlus:
 
 
 def _normalize(x: F32) -> F32:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    norms: F32 = np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.float32(1e-12))
+    out: F32 = (x / norms).astype(np.float32)
+    return out
 
 
 class SpeakerEncoder:
