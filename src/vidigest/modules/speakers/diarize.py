@@ -21,6 +21,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -34,12 +35,21 @@ from vidigest.modules.speakers.fbank import SAMPLE_RATE
 WINDOW = 1.5  # seconds per embedding window
 STEP = 0.75  # seconds between window starts
 MIN_REGION = 0.2  # shorter speech regions carry too little voice for an embedding
-# Silero VAD settings: split at pauses of 300 ms, pad speech by 100 ms each side
+# Silero VAD settings: split at pauses of 300 ms, pad speech by 150 ms each side, a lower
+# speech threshold than Whisper's 0.5 (on the bench set: fewer misses of soft line endings for
+# about as many false alarms)
+VAD_THRESHOLD = 0.35
 VAD_MIN_SILENCE_MS = 300
-VAD_SPEECH_PAD_MS = 100
+VAD_SPEECH_PAD_MS = 150
 PHASE = "diarize"
 
 F32 = npt.NDArray[np.float32]
+
+
+class WindowEncoder(Protocol):
+    """What turns audio windows into (n, d) L2-normalised vectors (campplus.SpeakerEncoder)."""
+
+    def embed(self, windows: Sequence[np.ndarray]) -> F32: ...
 
 
 def label_name(index: int) -> str:
@@ -60,7 +70,9 @@ def speech_regions(samples: F32) -> list[tuple[float, float]]:
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     options = VadOptions(
-        min_silence_duration_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_SPEECH_PAD_MS
+        threshold=VAD_THRESHOLD,
+        min_silence_duration_ms=VAD_MIN_SILENCE_MS,
+        speech_pad_ms=VAD_SPEECH_PAD_MS,
     )
     chunks = get_speech_timestamps(samples, options, sampling_rate=SAMPLE_RATE)
     return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks]
@@ -111,7 +123,7 @@ def turns_of(
 class Diarizer:
     """Speaker turns of float32 mono 16 kHz audio (what transcription/audio.py decodes)."""
 
-    def __init__(self, *, threads: int | None = None, encoder: SpeakerEncoder | None = None):
+    def __init__(self, *, threads: int | None = None, encoder: WindowEncoder | None = None):
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
         self._threads = threads or 1
@@ -119,7 +131,7 @@ class Diarizer:
         self._lock = threading.Lock()
 
     @property
-    def encoder(self) -> SpeakerEncoder:
+    def encoder(self) -> WindowEncoder:
         with self._lock:
             if self._encoder is None:
                 self._encoder = SpeakerEncoder()
@@ -139,20 +151,20 @@ class Diarizer:
         clips = [samples[round(s * SAMPLE_RATE) : round(e * SAMPLE_RATE)] for s, e, _ in windows]
         batch = 32
         chunks = [list(range(i, min(i + batch, len(clips)))) for i in range(0, len(clips), batch)]
-        out = np.zeros((len(clips), EMBEDDING_DIM), dtype=np.float32)
+        parts: list[F32] = [np.zeros((0, EMBEDDING_DIM), dtype=np.float32)] * len(chunks)
         done = 0
 
-        def run(chunk: list[int]) -> tuple[list[int], F32]:
+        def run(chunk: list[int]) -> F32:
             with single_blas_thread():
-                return chunk, encoder.embed([clips[i] for i in chunk])
+                return encoder.embed([clips[i] for i in chunk])
 
         with ThreadPoolExecutor(max_workers=self._threads) as pool:
-            for chunk, emb in pool.map(run, chunks):
-                out[chunk] = emb
-                done += len(chunk)
+            for index, emb in enumerate(pool.map(run, chunks)):
+                parts[index] = emb
+                done += len(chunks[index])
                 if progress is not None:
                     progress.update(PHASE, total * done / len(clips))
-        return out
+        return np.concatenate(parts).astype(np.float32)
 
     def diarize(
         self,
