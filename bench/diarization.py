@@ -28,7 +28,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -38,7 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-
 from tests.support.diarization import (  # noqa: E402
     RATE,
     Turn,
@@ -50,8 +48,15 @@ from tests.support.diarization import (  # noqa: E402
     librivox_lines,
     pyannote_sample,
 )
+
 from vidigest.modules.speakers.campplus import SpeakerEncoder  # noqa: E402
-from vidigest.modules.speakers.diarize import Diarizer, speech_regions  # noqa: E402
+from vidigest.modules.speakers.clustering import cluster  # noqa: E402
+from vidigest.modules.speakers.diarize import (  # noqa: E402
+    Diarizer,
+    speech_regions,
+    turns_of,
+    windows_of,
+)
 from vidigest.modules.speakers.fbank import fbank  # noqa: E402
 from vidigest.modules.speakers.profiles import DEFAULT_MATCH_THRESHOLD  # noqa: E402
 
@@ -108,22 +113,31 @@ def build_set(quick: bool) -> list[tuple[str, np.ndarray, list[Turn]]]:
     return recordings
 
 
-class MfccEncoder:
-    """Baseline window vectors: mean and std of 20 MFCCs (c1..c20 of the log-mel fbank)."""
+class MfccBaseline:
+    """Baseline window vectors: mean and standard deviation of 20 MFCCs (c1..c20 of the log-mel
+    fbank), standardised over the recording (like CMVN), L2-normalised; then vidigest's own
+    windows, clustering and turns."""
 
     def __init__(self) -> None:
         n, k = 80, np.arange(80)
         self._dct = np.cos(np.pi / n * (k[None, :] + 0.5) * np.arange(1, 21)[:, None])
 
-    def embed(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+    def diarize(self, audio: np.ndarray) -> tuple[list[Turn], int]:
+        regions = speech_regions(audio)
+        windows = windows_of(regions)
+        if not windows:
+            return [], 0
         rows = []
-        for w in windows:
-            c = fbank(w, mean_normalize=False) @ self._dct.T
+        for start, end, _ in windows:
+            clip = audio[round(start * RATE) : round(end * RATE)]
+            c = fbank(clip, mean_normalize=False) @ self._dct.T
             rows.append(np.concatenate([c.mean(axis=0), c.std(axis=0)]))
         x = np.asarray(rows, dtype=np.float64)
-        x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)  # per recording, like a CMVN
+        x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
         x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
-        return x.astype(np.float32)
+        labels = cluster(x.astype(np.float32))
+        pieces = turns_of(windows, labels.tolist(), regions)
+        return [(s, e, f"SPEAKER_{k + 1}") for s, e, k in pieces], len(set(labels.tolist()))
 
 
 def as_turns(result: object) -> list[Turn]:
@@ -154,7 +168,7 @@ def main() -> None:
         f"(built in {time.perf_counter() - t0:.0f} s)"
     )
     campplus = Diarizer(threads=1, encoder=SpeakerEncoder())
-    mfcc = Diarizer(threads=1, encoder=MfccEncoder())
+    mfcc = MfccBaseline()
     systems = ("vidigest (CAM++)", "baseline: one speaker", "baseline: MFCC")
     scores: dict[str, list[tuple[float, float, float, float, float, bool]]] = {
         s: [] for s in systems
@@ -176,15 +190,20 @@ def main() -> None:
         hyps[systems[1]] = ([(s, e, "SPEAKER_1") for s, e in regions], 1)
         seconds[systems[1]] += time.perf_counter() - start
         start = time.perf_counter()
-        result = mfcc.diarize(audio)
+        hyps[systems[2]] = mfcc.diarize(audio)
         seconds[systems[2]] += time.perf_counter() - start
-        hyps[systems[2]] = (as_turns(result), len(result.centroids))
         for system in systems:
             turns, count = hyps[system]
             plain, collar = der(reference, turns), der(reference, turns, collar=0.25)
             scores[system].append(
-                (plain.der, collar.der, plain.miss, plain.false_alarm, plain.confusion,
-                 count == true_count)
+                (
+                    plain.der,
+                    collar.der,
+                    plain.miss,
+                    plain.false_alarm,
+                    plain.confusion,
+                    count == true_count,
+                )
             )
         print(
             f"{name[:32]:32} {true_count:3d} {hyps[systems[0]][1]:5d} "
@@ -194,8 +213,10 @@ def main() -> None:
 
     weights = np.array([len(a) for _, a, _ in recordings], dtype=np.float64)
     weights /= weights.sum()
-    print(f"\n{'system':24} {'DER':>6} {'DER c.25':>8} {'miss':>6} {'FA':>6} {'conf.':>6} "
-          f"{'count':>7} {'RTF':>6}")
+    print(
+        f"\n{'system':24} {'DER':>6} {'DER c.25':>8} {'miss':>6} {'FA':>6} {'conf.':>6} "
+        f"{'count':>7} {'RTF':>6}"
+    )
     base = None
     for system in systems:
         s = np.array([row[:5] for row in scores[system]])
@@ -219,10 +240,14 @@ def main() -> None:
     if same and different:
         qs = (0, 5, 50, 95, 100)
         print("\ncentroid cosine across recordings (percentiles 0/5/50/95/100):")
-        print(f"  same speaker      ({len(same):3d} pairs): "
-              + " ".join(f"{np.percentile(same, q):.3f}" for q in qs))
-        print(f"  different speakers ({len(different):3d} pairs): "
-              + " ".join(f"{np.percentile(different, q):.3f}" for q in qs))
+        print(
+            f"  same speaker      ({len(same):3d} pairs): "
+            + " ".join(f"{np.percentile(same, q):.3f}" for q in qs)
+        )
+        print(
+            f"  different speakers ({len(different):3d} pairs): "
+            + " ".join(f"{np.percentile(different, q):.3f}" for q in qs)
+        )
         t = DEFAULT_MATCH_THRESHOLD
         print(
             f"  threshold {t}: same speaker matched {np.mean(np.array(same) >= t):.1%}, "

@@ -195,6 +195,20 @@ def librivox_lines() -> list[Path]:
     return sorted(LIBRIVOX.glob("*.wav"))
 
 
+TRIM_DB = 30.0  # a line's speech: from the first to the last 10 ms frame within 30 dB of its peak
+
+
+def trim(line: npt.NDArray[np.float32], db: float = TRIM_DB) -> npt.NDArray[np.float32]:
+    """The line cut to its speech: fillets' lines carry leading silence and long reverb tails
+    (the game is under water), which no reference would count as speech."""
+    n = len(line) // 160
+    if n == 0:
+        return line
+    energy = 10 * np.log10(np.square(line[: n * 160].reshape(n, 160)).mean(axis=1) + 1e-12)
+    active = np.flatnonzero(energy >= energy.max() - db)
+    return line[active[0] * 160 : (active[-1] + 1) * 160]
+
+
 def conversation(
     voices: dict[str, list[npt.NDArray[np.float32]]],
     turns: int,
@@ -203,9 +217,13 @@ def conversation(
     gap: tuple[float, float] = (0.2, 0.8),
     min_line: float = 0.8,
 ) -> tuple[npt.NDArray[np.float32], list[Turn]]:
-    """Lines of the given voices, speakers taking turns (never the same twice in a row, each
-    line used once), separated by random silent gaps; returns the audio and its exact turns."""
-    pools = {who: [x for x in lines if len(x) >= min_line * RATE] for who, lines in voices.items()}
+    """Lines of the given voices (trimmed to their speech), speakers taking turns (never the same
+    twice in a row, each line used once), separated by random silent gaps; returns the audio and
+    its exact turns. Pauses inside a line count as speech, as in a hand-made reference."""
+    pools = {
+        who: [t for t in map(trim, lines) if len(t) >= min_line * RATE]
+        for who, lines in voices.items()
+    }
     for pool in pools.values():
         rng.shuffle(pool)  # type: ignore[arg-type]
     pieces: list[npt.NDArray[np.float32]] = []
