@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import subprocess
 import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import numpy.typing as npt
 
@@ -155,26 +155,14 @@ def pyannote_sample() -> tuple[npt.NDArray[np.float32], list[Turn]]:
 
 
 def decode(path: Path) -> npt.NDArray[np.float32]:
-    """Any audio file -> float32 mono 16 kHz, with the ffmpeg CLI."""
-    out = subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-ac",
-            "1",
-            "-ar",
-            str(RATE),
-            "-f",
-            "f32le",
-            "-",
-        ],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return np.frombuffer(out, dtype=np.float32).copy()
+    """Any audio file -> float32 mono 16 kHz, with PyAV (in process: many short files)."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+    chunks = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
 
 
 _FILLETS_NAME = re.compile(r"^(?P<scene>.+)-(?P<who>[mv])-(?P<line>[^.]+)\.ogg$")

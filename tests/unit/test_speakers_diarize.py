@@ -22,7 +22,7 @@ from vidigest.modules.speakers.diarize import Diarization, Diarizer
 from vidigest.modules.speakers.profiles import match_profiles
 
 pytestmark = pytest.mark.slow
-LINES = 24  # per voice, the first of each actor's lines by file name
+LINES = 16  # per voice, the first of each actor's lines by file name
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_a_three_speaker_conversation_gets_three(
     diarizer: Diarizer, voices: dict[str, list[np.ndarray]]
 ) -> None:
     pool = {w: voices[w] for w in ("cs-m", "cs-v", "nl-m")}
-    audio, reference = conversation(pool, 24, np.random.default_rng(7))
+    audio, reference = conversation(pool, 18, np.random.default_rng(7))
     result = diarizer.diarize(audio)
     check_turns(result)
     assert len(result.centroids) == 3
@@ -136,8 +136,8 @@ def two_recordings(
     half = LINES // 2
     a_pool = {"cs-m": voices["cs-m"][:half], "cs-v": voices["cs-v"][:half]}
     b_pool = {"cs-m": voices["cs-m"][half:], "nl-v": voices["nl-v"][half:]}
-    a_audio, a_ref = conversation(a_pool, 16, np.random.default_rng(1))
-    b_audio, b_ref = conversation(b_pool, 16, np.random.default_rng(2))
+    a_audio, a_ref = conversation(a_pool, 12, np.random.default_rng(1))
+    b_audio, b_ref = conversation(b_pool, 12, np.random.default_rng(2))
     yield diarizer.diarize(a_audio), a_ref, diarizer.diarize(b_audio), b_ref
 
 
