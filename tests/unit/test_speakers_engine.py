@@ -252,3 +252,14 @@ def test_der_counts_miss_false_alarm_and_confusion() -> None:
     assert partial.miss == pytest.approx(0.25) and partial.false_alarm == pytest.approx(0.25)
     shifted = [(0.0, 10.2, "x"), (10.2, 20.0, "y")]
     assert der(ref, shifted).der > 0 and der(ref, shifted, collar=0.25).der == 0.0
+
+
+def test_long_recordings_cluster_a_subset_and_label_every_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vidigest.modules.speakers import clustering
+
+    monkeypatch.setattr(clustering, "MAX_SPECTRAL", 60)
+    x, truth = voices([50, 70, 40], seed=5)
+    labels = cluster(x)
+    assert len(labels) == 160 and same_partition(labels, truth)
