@@ -113,6 +113,8 @@ def test_no_speech_gives_no_turns(diarizer: Diarizer) -> None:
     assert diarizer.diarize(noise).turns == ()
     with pytest.raises(ValueError, match="1-D"):
         diarizer.diarize(np.zeros((2, 16_000), np.float32))
+    with pytest.raises(ValueError, match="finite"):
+        diarizer.diarize(np.full(16_000, np.nan, np.float32))
 
 
 def test_a_three_speaker_conversation_gets_three(

@@ -121,7 +121,12 @@ def turns_of(
 
 
 class Diarizer:
-    """Speaker turns of float32 mono 16 kHz audio (what transcription/audio.py decodes)."""
+    """Speaker turns of float32 mono 16 kHz audio (what transcription/audio.py decodes).
+
+    `threads`: how many batches of windows are embedded at once, each in its own Python thread
+    on one BLAS thread (None: one). The CAM++ model is loaded on first use and shared by every
+    Diarizer of the process.
+    """
 
     def __init__(self, *, threads: int | None = None, encoder: WindowEncoder | None = None):
         if threads is not None and threads < 1:
@@ -188,6 +193,8 @@ class Diarizer:
         if audio.ndim != 1:
             raise ValueError("samples must be a 1-D array of mono audio")
         audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if not np.isfinite(audio).all():
+            raise ValueError("samples must be finite numbers")
         total = audio.shape[0] / SAMPLE_RATE
         if progress is not None:
             progress.start(PHASE, total)
