@@ -68,10 +68,12 @@ lock-upgrade:
 	@$(MAKE) --no-print-directory lock LOCK_ARGS=--upgrade
 
 # Debian packages the tests use: media tools (espeak-ng, ffmpeg), real speech with references
-# (pocketsphinx-testdata), the browser of the web UI test (chromium). Installed only when
-# missing.
+# (pocketsphinx-testdata), voice lines of two actors per language to build conversations with
+# known speaker turns (fillets-ng-data-cs, -nl: diarization tests and bench), the browser of the
+# web UI test (chromium). Installed only when missing.
 system-deps:
-	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata chromium
+	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata \
+		fillets-ng-data-cs fillets-ng-data-nl chromium
 
 # Benchmarks print ratios against baselines measured in the same run (docs/benchmarks.md).
 bench: $(DEV)
@@ -80,6 +82,7 @@ bench: $(DEV)
 	$(PY) bench/pipeline.py
 	$(PY) bench/summary_eval.py
 	$(PY) bench/chapters_spoken.py
+	$(PY) bench/diarization.py
 	$(PY) bench/api.py
 
 # The reliability suite at full size (the test suite runs it with 8 videos and 20 kills).

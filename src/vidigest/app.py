@@ -66,6 +66,7 @@ class ModelCache:
     settings: Settings
     _transcribers: dict[str, Transcriber] = field(default_factory=dict)
     _summarizers: dict[str, Summarizer] = field(default_factory=dict)
+    _diarizer: Diarizer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transcriber(self, spec: str | None = None) -> Transcriber:
@@ -78,20 +79,24 @@ class ModelCache:
             return self._transcribers[spec]
 
     def diarizer_for(self) -> Callable[[], Diarizer] | None:
-        """What builds the speaker diarizer (loaded once, on first use), or None when this build
-        has no diarization engine: transcripts then come without speakers.
+        """What builds the speaker diarizer (CAM++ loaded once per process, on first use)."""
+        return self.diarizer
 
-        INTEGRATION (issue 13): once `modules/speakers/diarize.py` is merged, return a method
-        that builds `speakers.diarize.Diarizer(threads=...)` once under `self._lock` and keeps
-        it, as `transcriber()` does."""
-        return None
+    def diarizer(self) -> Diarizer:
+        from vidigest.modules.speakers.diarize import Diarizer as CamPlusDiarizer
+
+        with self._lock:
+            if self._diarizer is None:
+                # VIDIGEST_ASR_THREADS bounds the embedding batches run at once too (0: one batch;
+                # two were no faster on 2 cores)
+                self._diarizer = CamPlusDiarizer(threads=self.settings.asr_threads or None)
+            return self._diarizer
 
     def profile_matcher(self) -> ProfileMatcher | None:
-        """What names new speakers from the voice profiles, or None (no names from profiles).
+        """What names new speakers from the voice profiles (at the measured threshold)."""
+        from vidigest.modules.speakers.profiles import match_profiles
 
-        INTEGRATION (issue 13): once `modules/speakers/profiles.py` is merged, return
-        `speakers.profiles.match_profiles` (its default threshold is the measured one)."""
-        return None
+        return match_profiles
 
     def summarizer(self, kind: str | None = None) -> Summarizer:
         """The summarizer `kind` ("extractive", "llm" or "local"; default: the setting)."""

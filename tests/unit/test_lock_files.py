@@ -17,6 +17,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from vidigest.modules.speakers import campplus
 from vidigest.modules.summary.encoder import MODEL_PACKAGE, MODEL_PACKAGE_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,13 +107,20 @@ def test_every_pin_carries_a_sha256(lock: str) -> None:
     assert all(h.startswith("sha256:") and len(h) == 71 for p in pins.values() for h in p.hashes)
 
 
-def test_the_no_deps_lock_holds_the_encoder_weights_the_code_expects() -> None:
-    """Exactly the package and version encoder.py checks at load, and nothing it would drag in."""
+def test_the_no_deps_lock_holds_the_weights_the_code_expects() -> None:
+    """Exactly the packages and versions encoder.py and speakers/campplus.py check at load, and
+    nothing they would drag in."""
     pins = read_lock("no-deps.lock")
-    assert set(pins) == {canonicalize_name(MODEL_PACKAGE)}
-    assert pins[canonicalize_name(MODEL_PACKAGE)].version == Version(MODEL_PACKAGE_VERSION)
-    # its declared dependencies must not sneak into what make demo installs
+    expected = {
+        canonicalize_name(MODEL_PACKAGE): MODEL_PACKAGE_VERSION,
+        canonicalize_name(campplus.MODEL_PACKAGE): campplus.MODEL_PACKAGE_VERSION,
+    }
+    assert set(pins) == set(expected)
+    for name, version in expected.items():
+        assert pins[name].version == Version(version)
+    # their declared dependencies must not sneak into what make demo installs
     assert "torch" not in read_lock("runtime.lock")
+    assert "torch" not in read_lock("dev.lock")
     assert "sentence-transformers" not in read_lock("dev.lock")
 
 
