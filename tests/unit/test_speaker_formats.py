@@ -138,3 +138,44 @@ def test_a_summary_without_speakers_is_exported_as_before() -> None:
     assert all("speakers" not in c for c in data["chapters"])
     assert "_Speakers" not in summary_formats.to_markdown(plain, "talk")
     assert "- [00:00] Hello there." in summary_formats.to_markdown(plain, "talk")
+
+
+def alone(name: str | None = None) -> Transcript:
+    """One voice throughout (a lecture, a narration)."""
+    turn = (SpeakerTurn(start=0.0, end=6.0, speaker="SPEAKER_1"),)
+    return Transcript(
+        language="en",
+        duration=6.0,
+        model="test",
+        segments=assign_speakers(PLAIN, turn),
+        speakers=(Speaker(label="SPEAKER_1", name=name, talk_time=6.0),),
+        turns=turn,
+    )
+
+
+def test_a_lone_unnamed_voice_is_not_named_on_every_line() -> None:
+    plain = Transcript(language="en", duration=6.0, model="test", segments=PLAIN)
+    one = alone()
+    for fmt in ("srt", "vtt", "txt"):
+        assert render(one, fmt) == render(plain, fmt), fmt  # type: ignore[arg-type]
+    # the data still says who spoke
+    assert {s["speaker"] for s in to_json(one)["segments"]} == {"SPEAKER_1"}
+    summary = Summary(
+        abstract="Hello there.",
+        key_points=(KeyPoint(text="How are you?", start=2.0, end=4.0),),
+        chapters=(Chapter(start=0.0, end=6.0, title="Greetings", summary="Hello there."),),
+        keywords=("hello",),
+        method="extractive",
+    )
+    shown = name_summary(attribute_speakers(summary, one.segments), {})
+    assert shown.key_points[0].speaker == "Speaker 1"
+    markdown = summary_formats.to_markdown(shown, "t")
+    assert "Speaker 1" not in markdown
+    assert summary_formats.to_json(shown)["key_points"][0]["speaker"] == "Speaker 1"
+
+
+def test_a_lone_voice_with_a_name_is_named() -> None:
+    named = alone("Ada Lovelace")
+    assert to_txt(named).startswith("Ada Lovelace: Hello there.\n")
+    assert "<v Ada Lovelace>Hello there." in to_vtt(named)
+    assert "Ada Lovelace: How are you?" in to_srt(named)

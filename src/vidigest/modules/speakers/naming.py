@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from vidigest.common.types import Segment, Speaker, Transcript
 
 _LABEL = re.compile(r"^SPEAKER_(\d+)$")
+_DEFAULT = re.compile(r"^Speaker \d+$")
 MAX_NAME_LENGTH = 64
 
 
@@ -68,6 +69,14 @@ def main_speaker(
     return found[0] if found else None
 
 
+def worth_naming(shown: Iterable[str]) -> bool:
+    """Whether text for people (subtitles, TXT, summary.md, the console) should name the
+    speakers it shows: two or more, or one with a given name. A lone "Speaker 1" on every line
+    says nothing (JSON and the API carry the labels regardless)."""
+    names = set(shown)
+    return len(names) >= 2 or any(not _DEFAULT.match(n) for n in names)
+
+
 def transcript_names(transcript: Transcript) -> dict[str, str]:
     """label -> display name for every speaker of the transcript (its segments' labels too)."""
     names = display_names(transcript.speakers)
@@ -75,3 +84,10 @@ def transcript_names(transcript: Transcript) -> dict[str, str]:
         if s.speaker is not None and s.speaker not in names:
             names[s.speaker] = default_name(s.speaker)
     return names
+
+
+def shown_names(transcript: Transcript) -> dict[str, str]:
+    """`transcript_names`, or {} when they are not worth naming in text for people."""
+    names = transcript_names(transcript)
+    spoken = {names[s.speaker] for s in transcript.segments if s.speaker is not None}
+    return names if worth_naming(spoken) else {}

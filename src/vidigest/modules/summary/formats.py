@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vidigest.common.types import Summary
+from vidigest.modules.speakers.naming import worth_naming
 
 
 def clock(seconds: float) -> str:
@@ -47,14 +48,17 @@ def to_markdown(summary: Summary, title: str) -> str:
         reason = summary.metadata.get("reason", "nothing to summarize")
         return "\n".join([*out, f"_{reason}_", ""])
     out += ["## Abstract", "", summary.abstract, "", "## Key points", ""]
+    shown = [k.speaker for k in summary.key_points if k.speaker]
+    shown += [name for c in summary.chapters for name in c.speakers]
+    named = worth_naming(shown)
     out += [
-        f"- [{clock(k.start)}] {f'{k.speaker}: ' if k.speaker else ''}{k.text}"
+        f"- [{clock(k.start)}] {f'{k.speaker}: ' if named and k.speaker else ''}{k.text}"
         for k in summary.key_points
     ]
     out += ["", "## Chapters", "", "```", *youtube_chapter_lines(summary), "```", ""]
     for chapter in summary.chapters:
         out += [f"### {clock(chapter.start)}-{clock(chapter.end)} {chapter.title}", ""]
-        if chapter.speakers:
+        if named and chapter.speakers:
             out += [f"_Speakers: {', '.join(chapter.speakers)}_", ""]
         out += [chapter.summary, ""]
     out += ["## Keywords", "", ", ".join(summary.keywords), ""]

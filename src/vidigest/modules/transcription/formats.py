@@ -11,7 +11,7 @@ import json
 from typing import Any, Literal, get_args
 
 from vidigest.common.types import Transcript
-from vidigest.modules.speakers.naming import display_name, transcript_names
+from vidigest.modules.speakers.naming import display_name, shown_names, transcript_names
 
 Format = Literal["json", "srt", "vtt", "txt"]
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -111,12 +111,12 @@ def _cue_text(text: str) -> str:
 
 def _cues(t: Transcript) -> list[tuple[float, float, str, str | None]]:
     """(start, end, text, speaker's display name or None) of each segment with text."""
-    names = transcript_names(t)
+    names = shown_names(t)
     cues = []
     for s in t.segments:
         text = _cue_text(s.text)
         if text:
-            speaker = display_name(s.speaker, names)
+            speaker = display_name(s.speaker, names) if names else None
             cues.append((s.start, max(s.end, s.start), text, speaker and _cue_text(speaker)))
     return cues
 
@@ -152,14 +152,14 @@ def to_vtt(t: Transcript) -> str:
 def to_txt(t: Transcript) -> str:
     """One segment per line; when diarized, a line starts with "Name: " where the speaker
     changes."""
-    names = transcript_names(t)
+    names = shown_names(t)
     lines = []
     previous: str | None = None
     for s in t.segments:
         line = " ".join(s.text.split())
         if not line:
             continue
-        speaker = display_name(s.speaker, names)
+        speaker = display_name(s.speaker, names) if names else None
         if speaker is not None and s.speaker != previous:
             line = f"{' '.join(speaker.split())}: {line}"
         previous = s.speaker
