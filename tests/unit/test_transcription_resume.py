@@ -77,7 +77,7 @@ def test_windows_are_appended_then_completed_once(db: Database) -> None:
     last = (segment(3, 29.0, "four"),)
     result = TranscriptionResult(transcript_id, 3, 28.5, last, "en", None, 30.0, "whisper-tiny.en")
     with db.session() as session:
-        assert TranscriptService(session).finish(video.id, result) == transcript_id
+        assert TranscriptService(session).finish(video.id, result)[0] == transcript_id
     with db.session() as session:
         service = TranscriptService(session)
         assert service.find_partial(video.id) is None

@@ -132,6 +132,14 @@ def centroid_array(data: bytes) -> Centroid:
     return np.frombuffer(data, dtype="<f4").astype(np.float32)
 
 
+def _speakers(turns: Sequence[SpeakerTurn], names: Mapping[str, str]) -> tuple[Speaker, ...]:
+    """The speakers of a diarization: talk time, and the name a voice profile gave."""
+    return tuple(
+        Speaker(label=label, name=names.get(label), talk_time=seconds)
+        for label, seconds in talk_time(turns).items()
+    )
+
+
 class TranscriptService:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -227,19 +235,33 @@ class TranscriptService:
         )
         self._insert_segments(transcript_id, window.segments)
 
-    def finish(self, video_id: str, result: TranscriptionResult) -> str:
-        """Store the last segments and mark the transcript complete (or create it complete)."""
+    def finish(self, video_id: str, result: TranscriptionResult) -> tuple[str, int]:
+        """Store the last segments and mark the transcript complete (or create it complete),
+        with its speakers when it was diarized. Returns (transcript id, segment count): speaker
+        changes split segments, so the count can grow."""
+        found = result.speakers
         if result.transcript_id is None:
-            return self.save(
+            segments = result.pending
+            speakers: tuple[Speaker, ...] = ()
+            if found is not None and found.turns:
+                segments = assign_speakers(segments, found.turns)
+                speakers = _speakers(found.turns, found.names)
+            record = self._create(
                 video_id,
                 Transcript(
                     language=result.language,
                     language_probability=result.language_probability,
                     duration=result.duration,
                     model=result.model,
-                    segments=result.pending,
+                    segments=segments,
                 ),
-            ).id
+                text=_text([s.text for s in segments]),
+                state=COMPLETE,
+                resume_at=result.duration,
+            )
+            if found is not None:
+                self._insert_speakers(record.id, speakers, found.turns, found.centroids)
+            return record.id, len(segments)
         stored = self.session.scalars(
             select(TranscriptSegment.text)
             .where(TranscriptSegment.transcript_id == result.transcript_id)
@@ -261,7 +283,12 @@ class TranscriptService:
             },
         )
         self._insert_segments(result.transcript_id, result.pending)
-        return result.transcript_id
+        count = result.segment_count
+        if found is not None:  # windows stored earlier have no speakers yet: rewrite them all
+            count = self.apply_speakers(
+                result.transcript_id, found.turns, found.centroids, found.names
+            )
+        return result.transcript_id, count
 
     def _advance(
         self, transcript_id: str, *, stored: int, resume_at: float, values: dict[str, Any]
@@ -304,10 +331,7 @@ class TranscriptService:
         if not turns:
             return record.segment_count
         segments = assign_speakers(self._segments(transcript_id), turns)
-        speakers = tuple(
-            Speaker(label=label, name=(names or {}).get(label), talk_time=seconds)
-            for label, seconds in talk_time(turns).items()
-        )
+        speakers = _speakers(turns, names or {})
         self.session.execute(
             delete(TranscriptWord).where(TranscriptWord.transcript_id == transcript_id)
         )

@@ -226,16 +226,7 @@ class TranscriptionStep:
         VideoService(session).transition(
             video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
         )
-        transcripts = TranscriptService(session)
-        transcript_id = transcripts.finish(video_id, result)
-        segment_count = result.segment_count
-        if result.speakers is not None:  # split segments: the count changes
-            segment_count = transcripts.apply_speakers(
-                transcript_id,
-                result.speakers.turns,
-                result.speakers.centroids,
-                result.speakers.names,
-            )
+        transcript_id, segment_count = TranscriptService(session).finish(video_id, result)
         OutboxService(session).add(
             Event(
                 event_type=EventType.TRANSCRIPTION_COMPLETED,
