@@ -214,19 +214,57 @@ class MessageHandler(Generic[ResultT]):
             return self._dead_letter(message, message_id, video_id, reason, attempt)
 
     def handle_batch(self, messages: Sequence[Message]) -> list[HandleResult]:
-        """Handle `messages` (first deliveries, in order) in one transaction, a SAVEPOINT per
-        message; returns the results of the longest prefix that is done once the transaction
-        has committed: each PROCESSED, DUPLICATE or DEAD_LETTERED (recorded, like `__call__`
-        records it).
+        """Handle `messages` (first deliveries, in order) in one transaction; returns the
+        results of the longest prefix that is done once the transaction has committed: each
+        PROCESSED, DUPLICATE or DEAD_LETTERED (recorded, as `__call__` records it).
 
-        A message whose failure is permanent (malformed, a refused row) is dead-lettered in
-        its own savepoint, and its neighbours commit with it. A message that fails otherwise
-        (a retry is due, the database is away) ends the prefix: the messages from it on are
-        not touched here, and the transport delivers it alone through `__call__` (retries,
-        attempts, outages as for any message), then the rest; so order within a partition is
-        kept. If the transaction cannot commit, nothing is done: the result is empty."""
+        First all at once: one statement marks every message processed (those already marked
+        are duplicates), then the step's work for each, one commit. If any message fails
+        there, that transaction is rolled back and the batch is handled again with a SAVEPOINT
+        per message (`_one_savepoint_each`), so that the failure stays with its message.
+        A step's `run` may therefore run twice for a message: as for any retried message."""
         if not messages:
             return []
+        at_once = self._all_at_once(messages)
+        if at_once is not None:
+            return at_once
+        return self._one_savepoint_each(messages)
+
+    def _all_at_once(self, messages: Sequence[Message]) -> list[HandleResult] | None:
+        """The common case, in the fewest statements; None when a message needs care."""
+        try:
+            events = [self._decode(message)[0] for message in messages]
+        except MalformedMessageError:
+            return None
+        ids = [str(event.event_id) for event in events]
+        results: list[HandleResult] = []
+        try:
+            with db_session_context(self.session_factory) as session:
+                marked = ProcessedMessageService(session).mark_all_as_processed(self.consumer, ids)
+                for event, message_id in zip(events, ids, strict=True):
+                    if message_id not in marked:
+                        results.append(HandleResult(Outcome.DUPLICATE))
+                        continue
+                    marked.discard(message_id)  # a second copy in this batch is a duplicate
+                    self.step.complete(session, event, self.step.run(event))
+                    results.append(HandleResult(Outcome.PROCESSED))
+        except Exception as exc:
+            log.info(
+                "%s: a batch of %d failed (%r); again with a savepoint per message",
+                self.consumer,
+                len(messages),
+                exc,
+            )
+            return None
+        return results
+
+    def _one_savepoint_each(self, messages: Sequence[Message]) -> list[HandleResult]:
+        """One transaction, a SAVEPOINT per message: a message that fails for good is
+        dead-lettered in its own savepoint and its neighbours commit with it; a message that
+        may succeed on a retry (or the database is away) ends the prefix there: the transport
+        delivers it alone through `__call__` (retries, attempts, outages as for any message),
+        then the rest, so order within a partition is kept. If the transaction cannot commit,
+        nothing is done: the result is empty."""
         results: list[HandleResult] = []
         try:
             with db_session_context(self.session_factory) as session:
