@@ -21,7 +21,7 @@ import logging
 import threading
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
@@ -69,19 +69,23 @@ class OutboxRelay:
         """Publish up to one batch of pending events; returns how many were published."""
         size = self._next_size
         with db_session_context(self.session_factory) as session:
-            # a CTE, evaluated once (a locking one is never inlined): a plain IN (subquery)
-            # may be re-run by the planner and claim more than `size` rows
-            oldest_pending = (
+            oldest_pending: Select[int] = (
                 select(OutboxEvent.id)
                 .where(OutboxEvent.published_at.is_(None))
                 .order_by(OutboxEvent.id)
                 .limit(size)
                 .with_for_update(skip_locked=True)
-                .cte("oldest_pending")
             )
+            if session.get_bind().dialect.name == "postgresql":
+                # A MATERIALIZED CTE is evaluated once; a plain IN (subquery) may be run again
+                # by the planner and claim more than `size` rows. Not on SQLite (one writer at
+                # a time anyway): its driver opens no transaction for a statement that starts
+                # with WITH, so the claim would commit on its own, before the publish.
+                claim = oldest_pending.cte("oldest_pending").prefix_with("MATERIALIZED")
+                oldest_pending = select(claim.c.id)
             claimed = session.execute(
                 update(OutboxEvent)
-                .where(OutboxEvent.id.in_(select(oldest_pending.c.id)))
+                .where(OutboxEvent.id.in_(oldest_pending))
                 .values(published_at=utcnow())
                 .returning(
                     OutboxEvent.id,
