@@ -8,7 +8,8 @@ in the same run:
            figures below are bound by, so that they say which machine they come from
   relay    events/s from outbox rows to Kafka (batches growing from `relay_batch_size` to
            `relay_max_batch_size`, and fixed at `relay_batch_size`)
-           vs raw confluent-kafka producer msgs/s
+           vs raw confluent-kafka producer msgs/s; both cold (new clients and topics, start-up
+           included, as the first figures were taken) and warm (connected clients)
   handler  msgs/s through KafkaWorker + MessageHandler + inbox + outbox with a no-op service on
            PostgreSQL (processed mark, one outbox event, commit), batched (`--handler-batch`
            messages per transaction), unbatched, and with the check before the work (2 tx)
@@ -116,58 +117,69 @@ def commit_latency(db: Database, commits: int = 300) -> tuple[float, float]:
     return statistics.median(seconds) * 1000, seconds[int(0.9 * len(seconds))] * 1000
 
 
-def bench_relay(db: Database, settings: Settings, n: int) -> tuple[float, float, float]:
-    raw_topic, relay_topic = f"raw-{uuid.uuid4().hex[:6]}", f"relay-{uuid.uuid4().hex[:6]}"
-    create_topics(settings, [raw_topic, relay_topic], partitions=6)
-    messages = events(n, raw_topic)
-
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-        }
-    )
-    # warm both producers up (metadata, connections, producer id) outside the measure
-    producer.produce(raw_topic, key="warm-up", value=b"{}")
-    producer.flush(60)
+def produce_raw(producer: Producer, messages: list[Message]) -> float:
+    """Messages/s of a bare idempotent producer: produce all, then wait for every ack."""
     started = time.perf_counter()
     for m in messages:
         producer.produce(m.topic, key=m.key, value=m.value, headers=list(m.headers.items()))
         producer.poll(0)
     producer.flush(60)
-    raw = rate(n, time.perf_counter() - started)
+    return rate(len(messages), time.perf_counter() - started)
 
-    publisher = KafkaPublisher(settings)
-    publisher.publish([Message(topic=relay_topic, key="warm-up", value=b"{}")])
-    rates = []
-    for max_batch in (settings.relay_max_batch_size, settings.relay_batch_size):
-        rows = [
-            {
-                "event_id": str(uuid.uuid4()),
-                "event_type": "video.registered",
-                "aggregate_type": "video",
-                "aggregate_id": m.key,
-                "topic": relay_topic,
-                "payload": {"event_type": "video.registered", "aggregate_id": m.key},
-            }
-            for m in messages
-        ]
-        with db.session() as session:
-            session.execute(insert(OutboxEvent), rows)
-        relay = OutboxRelay(
-            db.session_factory,
-            publisher,
-            batch_size=settings.relay_batch_size,
-            max_batch_size=max_batch,
-        )
-        started = time.perf_counter()
-        published = relay.publish_all()
-        rates.append(rate(published, time.perf_counter() - started))
-        assert published == n, (published, n)
-    publisher.close()
-    return raw, rates[0], rates[1]
+
+def relay_rows(
+    db: Database, settings: Settings, publisher: KafkaPublisher, topic: str, n: int, max_batch: int
+) -> float:
+    """Events/s of the relay over `n` fresh outbox rows of `topic`."""
+    rows = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "event_type": "video.registered",
+            "aggregate_type": "video",
+            "aggregate_id": f"video-{i % 97}",
+            "topic": topic,
+            "payload": {"event_type": "video.registered", "aggregate_id": f"video-{i % 97}"},
+        }
+        for i in range(n)
+    ]
+    with db.session() as session:
+        session.execute(insert(OutboxEvent), rows)
+    relay = OutboxRelay(
+        db.session_factory,
+        publisher,
+        batch_size=settings.relay_batch_size,
+        max_batch_size=max_batch,
+    )
+    started = time.perf_counter()
+    published = relay.publish_all()
+    relayed = rate(published, time.perf_counter() - started)
+    assert published == n, (published, n)
+    return relayed
+
+
+def bench_relay(db: Database, settings: Settings, n: int) -> dict[str, float]:
+    """Relay vs raw producer, twice: *cold* (a new producer on a new topic, its start-up of
+    about half a second included: the way these figures were first taken) and *warm* (the
+    same clients once connected: a long-running relay's steady state)."""
+    growing, fixed = settings.relay_max_batch_size, settings.relay_batch_size
+    topics = {name: f"{name}-{uuid.uuid4().hex[:6]}" for name in ("raw", "grow", "fixed")}
+    create_topics(settings, list(topics.values()), partitions=6)
+    producer_conf = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+    }
+    figures: dict[str, float] = {}
+    producer = Producer(producer_conf)
+    figures["raw cold"] = produce_raw(producer, events(n, topics["raw"]))
+    figures["raw warm"] = produce_raw(producer, events(n, topics["raw"]))
+    for name, max_batch in (("grow", growing), ("fixed", fixed)):
+        publisher = KafkaPublisher(settings)
+        figures[f"{name} cold"] = relay_rows(db, settings, publisher, topics[name], n, max_batch)
+        figures[f"{name} warm"] = relay_rows(db, settings, publisher, topics[name], n, max_batch)
+        publisher.close()
+    return figures
 
 
 def consume_raw(settings: Settings, topic: str, n: int) -> float:
@@ -280,7 +292,7 @@ def main() -> None:
         with TansuBroker() as broker:
             settings = Settings(kafka_bootstrap=broker.bootstrap, session_timeout_ms=6000)
             commit_ms = commit_latency(db)
-            raw_produce, relay, relay_fixed = bench_relay(db, settings, n)
+            relay = bench_relay(db, settings, n)
             # each run gets its own topic of fresh events (new ids: nothing is a duplicate)
             topics = [f"handler-{uuid.uuid4().hex[:6]}" for _ in range(3)]
             create_topics(settings, [*topics, *(f"{t}.dlq" for t in topics)], partitions=6)
@@ -298,21 +310,27 @@ def main() -> None:
     batch, max_batch = settings.relay_batch_size, settings.relay_max_batch_size
     print(f"messages: {n}")
     print(f"PostgreSQL commit latency: median {commit_ms[0]:.2f} ms, p90 {commit_ms[1]:.2f} ms")
-    print(f"{'measure':<52}{'per second':>12}{'ratio':>8}")
-    print(f"{'raw confluent-kafka producer (baseline)':<52}{raw_produce:>12,.0f}{1:>8.2f}")
-    for label, relayed in (
-        (f"outbox relay, batches {batch} growing to {max_batch}", relay),
-        (f"outbox relay, batches of {batch}", relay_fixed),
-    ):
-        print(f"{label:<52}{relayed:>12,.0f}{relayed / raw_produce:>8.2f}")
-    print(f"{'raw consume + commit (baseline)':<52}{raw_consume:>12,.0f}{1:>8.2f}")
+    print(f"{'measure':<60}{'per second':>12}{'ratio':>8}")
+    for state in ("cold", "warm"):
+        raw_produce = relay[f"raw {state}"]
+        label = f"raw confluent-kafka producer, {state} (baseline)"
+        print(f"{label:<60}{raw_produce:>12,.0f}{1:>8.2f}")
+        for label, relayed in (
+            (
+                f"outbox relay, {state}, batches {batch} growing to {max_batch}",
+                relay[f"grow {state}"],
+            ),
+            (f"outbox relay, {state}, batches of {batch}", relay[f"fixed {state}"]),
+        ):
+            print(f"{label:<60}{relayed:>12,.0f}{relayed / raw_produce:>8.2f}")
+    print(f"{'raw consume + commit (baseline)':<60}{raw_consume:>12,.0f}{1:>8.2f}")
     for label, (handled, statements) in (
         (f"handler+inbox+outbox, no-op, {args.handler_batch} msgs/transaction", batched),
         ("handler+inbox+outbox, no-op, 1 transaction/msg", one_tx),
         ("same, with the check before work (2 tx/msg)", two_tx),
     ):
         print(
-            f"{label:<52}{handled:>12,.0f}{handled / raw_consume:>8.3f}"
+            f"{label:<60}{handled:>12,.0f}{handled / raw_consume:>8.3f}"
             f"   {statements:.2f} SQL statements/message"
         )
 
