@@ -3,6 +3,7 @@ them fails, the same exactly-once effects as one message at a time (both backend
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -138,3 +139,28 @@ def test_only_cheap_steps_are_batched() -> None:
         assert batch_size(lambda message, attempt: None) == 1  # type: ignore[arg-type,return-value]
     finally:
         database.dispose()
+
+
+def test_the_embedded_broker_batches_a_cheap_step_in_order(db: Database) -> None:
+    """The in-process transport hands a batching handler the queued messages of its topic in
+    batches: seq 5 is dead-lettered in its batch, seq 9 (a retry due) goes alone, with its
+    retry, and the order of the effects is the order of the messages."""
+    from vidigest.messaging.delivery import Backoff, DeliveryPolicy
+    from vidigest.messaging.embedded import EmbeddedBroker
+
+    step = SequenceStep(batch_size=8, poison={5}, flaky={9: 3})
+    handler = message_handler(step, db.session_factory, max_attempts=3)
+    broker = EmbeddedBroker(DeliveryPolicy(3, Backoff(0.0, 0.0)), sleep=lambda _s: None)
+    broker.subscribe(TOPIC, TRANSCRIPTION.consumer, handler)
+    broker.publish(sequence_messages("video-a", range(20), TOPIC))
+    with commits(db) as seen:
+        deliveries = broker.drain()
+    assert [json.loads(d.message.value)["payload"]["seq"] for d in deliveries] == list(range(20))
+    by_outcome = [d.result.outcome for d in deliveries]
+    assert by_outcome.count(Outcome.DEAD_LETTERED) == 1
+    assert by_outcome.count(Outcome.PROCESSED) == 19
+    assert committed_seqs(db) == {"video-a": [s for s in range(20) if s != 5]}
+    assert [d.attempts for d in deliveries if d.result.outcome is Outcome.PROCESSED].count(2) == 1
+    # 0-7 (5 dead-lettered in it); 8-15 ends before 9; 9 alone (its second attempt commits);
+    # 10-15; 16-19
+    assert seen == [5]
