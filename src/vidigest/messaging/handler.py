@@ -64,6 +64,8 @@ class Step(Protocol[ResultT]):
     # `begin` runs, in a first short transaction before the work. A cheap step skips that
     # transaction; the unique processed mark at commit alone keeps its effects exactly-once.
     checks_before_work: bool
+    # Optional, not part of the protocol: `batch_size: int`, how many messages a cheap step
+    # (no `checks_before_work`) may share one transaction with (`handle_batch`); absent: 1.
 
     def video_id(self, event: Event) -> str:
         """Validate the payload; raise MalformedMessageError if it is not usable."""
