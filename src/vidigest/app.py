@@ -257,6 +257,7 @@ class Vidigest:
             self.database.session_factory,
             broker,
             batch_size=self.settings.relay_batch_size,
+            max_batch_size=self.settings.relay_max_batch_size,
             topic_prefix=self.settings.topic_prefix,
         )
         return EmbeddedRuntime(relay, broker)

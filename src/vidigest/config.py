@@ -84,6 +84,8 @@ class Settings(BaseSettings):
 
     # --- relay ---
     relay_batch_size: int = Field(default=100, ge=1)
+    # while a backlog lasts, each full batch doubles the next, up to this (commits amortised)
+    relay_max_batch_size: int = Field(default=1000, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
 
     # --- HTTP API (`vidigest serve`) ---

@@ -95,6 +95,7 @@ def run_relay(settings: Settings, stop: threading.Event, metrics_port: int | Non
             vidigest.database.session_factory,
             publisher,
             batch_size=settings.relay_batch_size,
+            max_batch_size=settings.relay_max_batch_size,
             topic_prefix=settings.topic_prefix,
         ).run(stop, poll_seconds=settings.relay_poll_seconds)
     finally:

@@ -22,9 +22,12 @@ RATIO_ROW = re.compile(r"\s\d+\.\d{2,3}(\s|$)")
         (
             "messaging.py",
             [
-                "raw confluent-kafka producer (baseline)",
-                "outbox relay",
-                "handler+inbox+outbox, no-op, 1 transaction",
+                "raw confluent-kafka producer, cold (baseline)",
+                "outbox relay, cold, batches 100 growing",
+                "raw confluent-kafka producer, warm (baseline)",
+                "outbox relay, warm, batches 100 growing",
+                "handler+inbox+outbox, no-op, 100 msgs/transaction",
+                "handler+inbox+outbox, no-op, 1 transaction/msg",
             ],
         ),
         ("pipeline.py", ["faster-whisper alone (base)", "vidigest process", "through Kafka"]),

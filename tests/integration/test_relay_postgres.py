@@ -31,7 +31,10 @@ class SlowRecorder:
             self.batches.append([m.headers["event_id"] for m in messages])
 
 
-def test_concurrent_relays_publish_each_event_once(postgres_db: Database) -> None:
+@pytest.mark.parametrize("max_batch_size", [None, 200], ids=["fixed", "growing"])
+def test_concurrent_relays_publish_each_event_once(
+    postgres_db: Database, max_batch_size: int | None
+) -> None:
     total = 600
     with postgres_db.session() as session:
         session.execute(
@@ -49,7 +52,12 @@ def test_concurrent_relays_publish_each_event_once(postgres_db: Database) -> Non
             ],
         )
     publisher = SlowRecorder()
-    relays = [OutboxRelay(postgres_db.session_factory, publisher, batch_size=25) for _ in range(3)]
+    relays = [
+        OutboxRelay(
+            postgres_db.session_factory, publisher, batch_size=25, max_batch_size=max_batch_size
+        )
+        for _ in range(3)
+    ]
     threads = [threading.Thread(target=relay.publish_all) for relay in relays]
     for thread in threads:
         thread.start()

@@ -121,3 +121,77 @@ def video_row(db: Database, video_id: str) -> Video:
         video = session.get(Video, video_id)
         assert video is not None
         return video
+
+
+@dataclass
+class SequenceStep:
+    """A cheap step that may be batched (`batch_size`): each message carries `seq` in its
+    payload and its effect is one outbox event with that `seq`, so the outbox id order of a
+    video's events is the order in which their messages were committed. `poison` seqs fail
+    for good (no audio: dead-lettered at once); `flaky` seqs fail that many times first with
+    an error that may pass (a retry is due)."""
+
+    batch_size: int = 8
+    poison: set[int] = field(default_factory=set)
+    flaky: dict[int, int] = field(default_factory=dict)
+    runs: int = 0
+    stage: Stage = TRANSCRIPTION
+    checks_before_work: bool = False
+
+    def video_id(self, event: Event) -> str:
+        return event.aggregate_id
+
+    def begin(self, session: Session, event: Event) -> None:
+        raise AssertionError("a step without checks_before_work has no begin")
+
+    def run(self, event: Event) -> int:
+        self.runs += 1
+        seq = int(event.payload["seq"])
+        if seq in self.poison:
+            from vidigest.common.exceptions import NoAudioStreamError
+
+            raise NoAudioStreamError(f"clip-{seq}.mp4")
+        if self.flaky.get(seq, 0) > 0:
+            self.flaky[seq] -= 1
+            raise ConnectionError(f"seq {seq} not yet")
+        return seq
+
+    def complete(self, session: Session, event: Event, result: int) -> None:
+        from vidigest.messaging.outbox import OutboxService
+
+        OutboxService(session).add(
+            Event(
+                event_type=EventType.TRANSCRIPTION_COMPLETED,
+                aggregate_id=event.aggregate_id,
+                payload={"seq": result},
+            )
+        )
+
+
+def sequence_messages(video_id: str, seqs: range | list[int], topic: str) -> list[Message]:
+    """`video.registered` messages of one video (one key: one partition), `seq` in order."""
+    return [
+        event_message(
+            Event(event_type=EventType.VIDEO_REGISTERED, aggregate_id=video_id, payload={"seq": s}),
+            topic,
+        )
+        for s in seqs
+    ]
+
+
+def committed_seqs(db: Database) -> dict[str, list[int]]:
+    """Video id -> the `seq` of its SequenceStep effects, in the order they were committed."""
+    from vidigest.messaging.models import OutboxEvent
+
+    with db.session() as session:
+        rows = session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.event_type == EventType.TRANSCRIPTION_COMPLETED.value)
+            .order_by(OutboxEvent.id)
+        ).all()
+    seqs: dict[str, list[int]] = {}
+    for row in rows:
+        payload = row.payload.get("payload")
+        assert isinstance(payload, dict)
+        seqs.setdefault(row.aggregate_id, []).append(int(payload["seq"]))
+    return seqs

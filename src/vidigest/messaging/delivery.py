@@ -23,12 +23,18 @@ The rules, in one place:
   `gave_up` method (`RecordsGiveUp`) is told, so that the video is set FAILED there too.
 * DEAD_LETTERED from the handler: the failure is recorded already (`recorded=True`); the Kafka
   worker still copies the message to the dead-letter topic.
+
+Batches (`deliver_batch`, for a handler that is a `BatchHandler` with `batch_size > 1`): the
+handler commits several first deliveries in one transaction and answers for the prefix it
+finished; each answer becomes Done or DeadLetter as above. The transport then delivers the first
+message past that prefix alone, with `deliver` at attempt 1 (a failed batch try is not counted:
+nothing of it was committed), and the rest in later batches, so a partition's order is kept.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -42,6 +48,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message, int], HandleResult]
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """A handler that can commit several messages in one transaction (`MessageHandler` of a
+    cheap step). `handle_batch` returns the results of the prefix of `messages` it finished
+    (committed), never RETRY; the transport delivers the rest."""
+
+    @property
+    def batch_size(self) -> int: ...
+
+    def handle_batch(self, messages: Sequence[Message]) -> list[HandleResult]: ...
+
+
+def batch_size(handler: Handler) -> int:
+    """How many messages a transport may hand `handler` at once: 1 unless it is a
+    `BatchHandler` asking for more."""
+    if isinstance(handler, BatchHandler):
+        return max(1, handler.batch_size)
+    return 1
 
 
 @runtime_checkable
@@ -139,6 +165,25 @@ class DeliveryPolicy:
             )
             _tell_gave_up(handler, message, verdict.error, attempt, name)
         return verdict
+
+    def deliver_batch(
+        self, handler: BatchHandler, messages: Sequence[Message], name: str = ""
+    ) -> list[Done | DeadLetter]:
+        """The verdicts of the prefix of `messages` the handler finished in one transaction
+        (see the module docstring). Never raises for what the handler raises: an exception,
+        or a RETRY in the answer, ends the prefix there (nothing after it is trusted)."""
+        try:
+            results = handler.handle_batch(messages)
+        except Exception:
+            log.exception("%s: batch handler raised on %d message(s)", name, len(messages))
+            return []
+        verdicts: list[Done | DeadLetter] = []
+        for result in results[: len(messages)]:
+            verdict = self.decide(result, 1)
+            if isinstance(verdict, Retry):
+                break
+            verdicts.append(verdict)
+        return verdicts
 
     def decide(self, outcome: HandleResult | Exception, attempt: int, outages: int = 0) -> Verdict:
         """The rules of the module docstring, as a pure function of one call's outcome."""

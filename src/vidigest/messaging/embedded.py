@@ -10,6 +10,10 @@ Retries, attempt counting and giving up follow the `DeliveryPolicy` (`messaging/
 the same one the Kafka worker uses. A message the policy gives up on (a handler that keeps
 raising, or asks for a retry at its final attempt) goes to the `dead_letter` sink, this
 transport's counterpart of Kafka's dead-letter topic; `app.py` wires the `dead_letters` table.
+
+A subscriber whose handler batches (`BatchHandler`, a cheap step's `MessageHandler`) gets the
+queued messages of its topic in batches, as the Kafka worker gives it a partition's: the prefix
+its transaction finished is done, the next message goes alone, then the rest, in order.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import exists, select
 
 from vidigest.database.session import db_session_context
-from vidigest.messaging.delivery import DeadLetter, DeliveryPolicy, Handler, Retry
+from vidigest.messaging.delivery import (
+    BatchHandler,
+    DeadLetter,
+    DeliveryPolicy,
+    Handler,
+    Retry,
+    batch_size,
+)
 from vidigest.messaging.models import OutboxEvent, ProcessedMessage
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.messaging.transport import HandleResult, Message
@@ -90,10 +101,42 @@ class EmbeddedBroker:
         """Deliver every queued message; returns what happened to each delivery."""
         deliveries: list[Delivery] = []
         while self._queue:
-            message, only = self._queue.popleft()
-            for name, handler in self._subscribers.get(message.topic, []):
+            messages, only = self._next_run()
+            for name, handler in self._subscribers.get(messages[0].topic, []):
                 if only is None or only == name:
-                    deliveries.append(self._deliver(message, name, handler))
+                    deliveries.extend(self._deliver_run(messages, name, handler))
+        return deliveries
+
+    def _next_run(self) -> tuple[list[Message], str | None]:
+        """The head of the queue and the entries after it for the same topic and subscribers,
+        as many as the largest batch one of those subscribers takes (one when none batches)."""
+        message, only = self._queue.popleft()
+        subscribers = self._subscribers.get(message.topic, [])
+        limit = max((batch_size(h) for n, h in subscribers if only in (None, n)), default=1)
+        run = [message]
+        while len(run) < limit and self._queue:
+            following, following_only = self._queue[0]
+            if following.topic != message.topic or following_only != only:
+                break
+            run.append(self._queue.popleft()[0])
+        return run, only
+
+    def _deliver_run(self, messages: list[Message], name: str, handler: Handler) -> list[Delivery]:
+        """`messages` to one subscriber, in order: in batches when its handler batches."""
+        deliveries: list[Delivery] = []
+        size = batch_size(handler)
+        pending = list(messages)
+        while pending:
+            if size > 1 and len(pending) > 1 and isinstance(handler, BatchHandler):
+                batch = pending[:size]
+                verdicts = self.policy.deliver_batch(handler, batch, name)
+                deliveries.extend(
+                    Delivery(m, name, v.result, 1) for m, v in zip(batch, verdicts, strict=False)
+                )
+                pending = pending[len(verdicts) :]
+                if not pending or len(verdicts) == len(batch):
+                    continue
+            deliveries.append(self._deliver(pending.pop(0), name, handler))
         return deliveries
 
     def _deliver(self, message: Message, name: str, handler: Handler) -> Delivery:

@@ -5,7 +5,14 @@
     -> the transport commits the offset when the result says `done`.
 
 A step supplies only the domain parts (`begin`, `run`, `complete`); retries, failure
-recording and dead-lettering are decided here, once, for every stage. How often a message is
+recording and dead-lettering are decided here, once, for every stage.
+
+A cheap step (no `checks_before_work`) may also declare `batch_size > 1`: the transport then
+hands it several messages of one partition at once (`handle_batch`), and they share one
+transaction, one SAVEPOINT each, so the commit (milliseconds on a real disk) is paid once per
+batch instead of once per message. Exactly-once holds as for one message: each message's
+processed mark is in the transaction of its effects, and the transport commits the offsets
+only after that transaction. How often a message is
 tried comes from the one `DeliveryPolicy` (`delivery.py`) the transports follow too.
 
 Where a status changes to FAILED: the handler does not know the videos feature; `app.py`
@@ -16,7 +23,7 @@ records itself (`_dead_letter`) and for a message the delivery loop gave up on (
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Generic, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy import text as sql_text
@@ -57,6 +64,8 @@ class Step(Protocol[ResultT]):
     # `begin` runs, in a first short transaction before the work. A cheap step skips that
     # transaction; the unique processed mark at commit alone keeps its effects exactly-once.
     checks_before_work: bool
+    # Optional, not part of the protocol: `batch_size: int`, how many messages a cheap step
+    # (no `checks_before_work`) may share one transaction with (`handle_batch`); absent: 1.
 
     def video_id(self, event: Event) -> str:
         """Validate the payload; raise MalformedMessageError if it is not usable."""
@@ -70,6 +79,21 @@ class Step(Protocol[ResultT]):
 
     def complete(self, session: Session, event: Event, result: ResultT) -> None:
         """Store results, status, status log and outbox events in the caller's transaction."""
+
+
+# How many messages a step may share one transaction with, when it does not say (the attribute
+# `batch_size` is optional): one, the safe choice for a step whose work is long.
+DEFAULT_BATCH_SIZE = 1
+
+
+def batch_size_of(step: object) -> int:
+    """A step's `batch_size`, 1 for a step that checks before its work (its work holds no
+    transaction and may take minutes: batching would hold the first message's mark and locks
+    for the whole batch) or that does not declare one."""
+    if getattr(step, "checks_before_work", True):
+        return 1
+    size = getattr(step, "batch_size", DEFAULT_BATCH_SIZE)
+    return size if isinstance(size, int) and size > 1 else 1
 
 
 class _AlreadyProcessed(Exception):
@@ -119,14 +143,23 @@ class MessageHandler(Generic[ResultT]):
     def consumer(self) -> str:
         return self.step.stage.consumer
 
+    @property
+    def batch_size(self) -> int:
+        """How many messages the transport may hand `handle_batch` at once (1: never)."""
+        return batch_size_of(self.step)
+
+    def _decode(self, message: Message) -> tuple[Event, str]:
+        """The event and its video id; MalformedMessageError if either is not usable."""
+        event = decode_event(message)
+        if event.event_type is not self.step.stage.consumes:
+            raise MalformedMessageError(
+                f"{self.consumer} does not handle {event.event_type.value} events"
+            )
+        return event, self.step.video_id(event)
+
     def __call__(self, message: Message, attempt: int = 1) -> HandleResult:
         try:
-            event = decode_event(message)
-            if event.event_type is not self.step.stage.consumes:
-                raise MalformedMessageError(
-                    f"{self.consumer} does not handle {event.event_type.value} events"
-                )
-            video_id = self.step.video_id(event)
+            event, video_id = self._decode(message)
         except MalformedMessageError as exc:
             return self._dead_letter(message, None, None, str(exc), attempt)
 
@@ -182,6 +215,165 @@ class MessageHandler(Generic[ResultT]):
                 )
             return self._dead_letter(message, message_id, video_id, reason, attempt)
 
+    def handle_batch(self, messages: Sequence[Message]) -> list[HandleResult]:
+        """Handle `messages` (first deliveries, in order) in one transaction; returns the
+        results of the longest prefix that is done once the transaction has committed: each
+        PROCESSED, DUPLICATE or DEAD_LETTERED (recorded, as `__call__` records it).
+
+        First all at once: one statement marks every message processed (those already marked
+        are duplicates), then the step's work for each, one commit. If any message fails
+        there, that transaction is rolled back and the batch is handled again with a SAVEPOINT
+        per message (`_one_savepoint_each`), so that the failure stays with its message.
+        A step's `run` may therefore run twice for a message: as for any retried message."""
+        if not messages:
+            return []
+        at_once = self._all_at_once(messages)
+        if at_once is not None:
+            return at_once
+        return self._one_savepoint_each(messages)
+
+    def _all_at_once(self, messages: Sequence[Message]) -> list[HandleResult] | None:
+        """The common case, in the fewest statements; None when a message needs care."""
+        try:
+            events = [self._decode(message)[0] for message in messages]
+        except MalformedMessageError:
+            return None
+        ids = [str(event.event_id) for event in events]
+        results: list[HandleResult] = []
+        try:
+            with db_session_context(self.session_factory) as session:
+                marked = ProcessedMessageService(session).mark_all_as_processed(self.consumer, ids)
+                for event, message_id in zip(events, ids, strict=True):
+                    if message_id not in marked:
+                        results.append(HandleResult(Outcome.DUPLICATE))
+                        continue
+                    marked.discard(message_id)  # a second copy in this batch is a duplicate
+                    self.step.complete(session, event, self.step.run(event))
+                    results.append(HandleResult(Outcome.PROCESSED))
+        except Exception as exc:
+            log.info(
+                "%s: a batch of %d failed (%r); again with a savepoint per message",
+                self.consumer,
+                len(messages),
+                exc,
+            )
+            return None
+        return results
+
+    def _one_savepoint_each(self, messages: Sequence[Message]) -> list[HandleResult]:
+        """One transaction, a SAVEPOINT per message: a message that fails for good is
+        dead-lettered in its own savepoint and its neighbours commit with it; a message that
+        may succeed on a retry (or the database is away) ends the prefix there: the transport
+        delivers it alone through `__call__` (retries, attempts, outages as for any message),
+        then the rest, so order within a partition is kept. If the transaction cannot commit,
+        nothing is done: the result is empty."""
+        results: list[HandleResult] = []
+        try:
+            with db_session_context(self.session_factory) as session:
+                for message in messages:
+                    result = self._in_batch(session, message)
+                    if result is None:
+                        break
+                    results.append(result)
+        except Exception as exc:
+            log.warning(
+                "%s: a batch of %d could not be committed; its messages go one by one: %r",
+                self.consumer,
+                len(messages),
+                exc,
+            )
+            return []
+        return results
+
+    def _in_batch(self, session: Session, message: Message) -> HandleResult | None:
+        """One message of a batch, in the batch's transaction; None: deliver it alone."""
+        try:
+            event, video_id = self._decode(message)
+        except MalformedMessageError as exc:
+            return self._dead_letter_in_batch(session, message, None, None, str(exc))
+        message_id = str(event.event_id)
+        try:
+            with session.begin_nested():
+                marked = ProcessedMessageService(session).mark_as_processed(
+                    self.consumer, message_id, skip_check=True
+                )
+                if not marked.created:
+                    raise _AlreadyProcessed
+                result = self.step.run(event)
+                _refused_as_stale(self.step.complete, session, event, result)
+            return HandleResult(Outcome.PROCESSED)
+        except _AlreadyProcessed:
+            return HandleResult(Outcome.DUPLICATE)
+        except Exception as exc:
+            return self._failed_in_batch(session, message, message_id, video_id, exc)
+
+    def _failed_in_batch(
+        self, session: Session, message: Message, message_id: str, video_id: str, exc: Exception
+    ) -> HandleResult | None:
+        """The savepoint of the message is rolled back; record what `__call__` would record
+        at attempt 1 when that needs no retry (stale: skipped; permanent: dead-lettered),
+        else None."""
+        try:
+            if isinstance(exc, _Stale):
+                log.info("%s: skipping %s: %s", self.consumer, message_id, exc)
+                with session.begin_nested():
+                    ProcessedMessageService(session).mark_as_processed(
+                        self.consumer, message_id, skip_check=True, outcome="skipped"
+                    )
+                return HandleResult(Outcome.DUPLICATE)
+        except Exception:
+            return None
+        if not is_permanent(exc):
+            return None  # a retry may succeed: the transport delivers it alone, counted
+        if isinstance(exc, VidigestError):
+            reason = f"{self.step.stage.name} failed: {exc}"
+        else:
+            log.error("%s: permanent failure on %s: %r", self.consumer, message_id, exc)
+            reason = f"{self.step.stage.name} failed: {describe(exc)}"
+        return self._dead_letter_in_batch(session, message, message_id, video_id, reason)
+
+    def _dead_letter_in_batch(
+        self,
+        session: Session,
+        message: Message,
+        message_id: str | None,
+        video_id: str | None,
+        reason: str,
+    ) -> HandleResult | None:
+        """`_dead_letter` in a savepoint of the batch; None when it cannot be recorded."""
+        reason = user_reason(reason)
+        try:
+            with session.begin_nested():
+                self._record_failure(session, message, message_id, video_id, reason, 1)
+        except _AlreadyProcessed:
+            return HandleResult(Outcome.DUPLICATE)
+        except Exception as exc:
+            log.warning("%s: could not record failure in a batch: %r", self.consumer, exc)
+            return None
+        log.warning("%s: dead-lettered %s: %s", self.consumer, message.origin or "", reason)
+        return HandleResult(Outcome.DEAD_LETTERED, error=reason)
+
+    def _record_failure(
+        self,
+        session: Session,
+        message: Message,
+        message_id: str | None,
+        video_id: str | None,
+        reason: str,
+        attempt: int,
+    ) -> None:
+        """Processed mark ("failed"), FAILED status + event, dead-letter row, in `session`;
+        raises _AlreadyProcessed when another delivery marked the message first."""
+        if message_id is not None:
+            marked = ProcessedMessageService(session).mark_as_processed(
+                self.consumer, message_id, skip_check=True, outcome="failed"
+            )
+            if not marked.created:
+                raise _AlreadyProcessed
+        if video_id is not None:
+            self._fail_video(session, video_id, reason)
+        DeadLetterService(session).record(self.consumer, message, reason, attempt)
+
     def _dead_letter(
         self,
         message: Message,
@@ -194,15 +386,7 @@ class MessageHandler(Generic[ResultT]):
         reason = user_reason(reason)  # exception text can carry input, SQL, server paths
         try:
             with db_session_context(self.session_factory) as session:
-                if message_id is not None:
-                    marked = ProcessedMessageService(session).mark_as_processed(
-                        self.consumer, message_id, skip_check=True, outcome="failed"
-                    )
-                    if not marked.created:
-                        raise _AlreadyProcessed
-                if video_id is not None:
-                    self._fail_video(session, video_id, reason)
-                DeadLetterService(session).record(self.consumer, message, reason, attempt)
+                self._record_failure(session, message, message_id, video_id, reason, attempt)
         except _AlreadyProcessed:
             return HandleResult(Outcome.DUPLICATE)
         except Exception as exc:  # e.g. the database is down: nothing recorded, try again

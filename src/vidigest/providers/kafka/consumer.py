@@ -29,6 +29,17 @@ message until it ends, keeping "one message in flight per worker". A lost assign
 expired) abandons at once: committing is no longer possible. Attempt numbers are not persisted,
 so a message moved by a rebalance starts again at attempt 1 on its new owner.
 
+Batches: a handler with `batch_size > 1` (`BatchHandler`: the `MessageHandler` of a cheap step)
+gets up to that many messages **of one partition** in one call: the first message polled, then
+what librdkafka has ready or brings within `batch_wait_seconds`. Messages handed over but not
+yet started wait in a local queue, in order (librdkafka will not hand them over again; a
+revoked partition's are dropped: the new owner receives them). The handler commits the batch in
+one database transaction and answers for the prefix it finished; those offsets are stored after
+that commit (a crash in between redelivers them and the inbox drops the copies). The first
+message past the prefix goes on alone, exactly as above, then the rest. One partition per batch
+keeps a partition's order and keeps rebalances simple: a batch is revoked, abandoned and
+redelivered whole, as one message is.
+
 Shutdown: `run(stop)` returns after `stop` is set, giving the in-flight handler up to
 `shutdown_grace_seconds` to finish (its result is then committed) before abandoning it.
 """
@@ -38,6 +49,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +57,16 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from vidigest.config import Settings
-from vidigest.messaging.delivery import DeadLetter, DeliveryPolicy, Done, Handler, Retry, Verdict
+from vidigest.messaging.delivery import (
+    BatchHandler,
+    DeadLetter,
+    DeliveryPolicy,
+    Done,
+    Handler,
+    Retry,
+    Verdict,
+    batch_size,
+)
 from vidigest.messaging.transport import Message
 from vidigest.providers.kafka.config import consumer_config
 from vidigest.providers.kafka.dead_letter import DeadLetterTopic
@@ -136,10 +157,23 @@ class _InFlight:
     dlq_failures: int = 0
     abandoned: bool = False
     started: float = field(default_factory=time.monotonic)
+    # A batch (several messages of `raw`'s partition, `raw` first): the handler's
+    # `handle_batch` runs once on all of them; empty for one message.
+    batch: list[Any] = field(default_factory=list)
 
     @property
     def partition(self) -> tuple[str, int]:
         return (self.raw.topic(), self.raw.partition())
+
+
+@dataclass
+class _BatchDone:
+    """What the helper thread made of a batch: the verdicts of the finished prefix, and, when
+    a dead-letter copy could not be published, the index of that message and why."""
+
+    verdicts: list[Done | DeadLetter]
+    dlq_failed_at: int | None = None
+    dlq_error: str | None = None
 
 
 class KafkaWorker:
@@ -159,6 +193,7 @@ class KafkaWorker:
         revoke_grace_seconds: float = 5.0,
         shutdown_grace_seconds: float = 10.0,
         commit_interval_seconds: float = 0.5,
+        batch_wait_seconds: float = 0.005,
         publisher: KafkaPublisher | None = None,
         extra_config: Mapping[str, Any] | None = None,
         policy: DeliveryPolicy | None = None,
@@ -181,6 +216,8 @@ class KafkaWorker:
         self.revoke_grace_seconds = revoke_grace_seconds
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.commit_interval_seconds = commit_interval_seconds
+        self.batch_size = batch_size(handle)
+        self.batch_wait_seconds = batch_wait_seconds
 
         conf = consumer_config(settings, self.group_id, client_id=self.name)
         conf["on_commit"] = self._on_commit
@@ -192,6 +229,7 @@ class KafkaWorker:
         self._dead_letters = DeadLetterTopic(self._publisher, dead_letter_topic)
         self._runner = _Runner(f"kafka-worker-{self.name}")
         self._inflight: _InFlight | None = None
+        self._queued: deque[Any] = deque()  # handed over by librdkafka, not started: in order
         self._paused = False
         self._closed = False
         self._fatal: KafkaError | None = None
@@ -253,7 +291,7 @@ class KafkaWorker:
         if self._inflight is None:
             if self._paused:
                 self._resume_all()
-            raw = self._consumer.poll(self.poll_timeout)
+            raw = self._queued.popleft() if self._queued else self._consumer.poll(self.poll_timeout)
             if raw is None:
                 self._maybe_commit(idle=True)
                 return
@@ -285,15 +323,39 @@ class KafkaWorker:
             self._resume_all()
 
     def _start(self, raw: Any) -> None:
-        self._inflight = _InFlight(raw=raw, message=to_transport_message(raw))
+        batch = self._batch_after(raw) if self.batch_size > 1 else []
+        self._inflight = _InFlight(raw=raw, message=to_transport_message(raw), batch=batch)
         self._submit(self._inflight)
+
+    def _batch_after(self, first: Any) -> list[Any]:
+        """`first` and up to `batch_size - 1` queued messages of its partition, in order
+        (taken out of the queue); [] when there is no other. Tops the queue up with what
+        librdkafka has ready or brings within `batch_wait_seconds` (never blocks longer)."""
+        if len(self._queued) < self.batch_size:
+            for raw in self._consumer.consume(self.batch_size, self.batch_wait_seconds):
+                if raw.error():
+                    self._on_poll_error(raw.error())
+                else:
+                    self._queued.append(raw)
+        partition = (first.topic(), first.partition())
+        batch, rest = [first], deque[Any]()
+        while self._queued:
+            raw = self._queued.popleft()
+            if len(batch) < self.batch_size and (raw.topic(), raw.partition()) == partition:
+                batch.append(raw)
+            else:
+                rest.append(raw)
+        self._queued = rest
+        return batch if len(batch) > 1 else []
 
     def _submit(self, inflight: _InFlight) -> None:
         inflight.job = self._runner.submit(lambda: self._work(inflight))
 
-    def _work(self, inflight: _InFlight) -> tuple[Verdict, str | None]:
+    def _work(self, inflight: _InFlight) -> tuple[Verdict, str | None] | _BatchDone:
         """Runs on the helper thread: the handler call, then the dead-letter copy if needed.
         Returns the verdict and, when the copy could not be published, why."""
+        if inflight.batch:
+            return self._work_batch(inflight.batch)
         verdict: Verdict | None = inflight.verdict
         if verdict is None:
             started = time.perf_counter()
@@ -310,6 +372,53 @@ class KafkaWorker:
         except PublishError as exc:
             return verdict, str(exc)
         return verdict, None
+
+    def _work_batch(self, batch: list[Any]) -> _BatchDone:
+        """The helper thread's part of a batch: one `handle_batch` call, then the dead-letter
+        copies of what it dead-lettered, in order, stopping at a copy that fails."""
+        assert isinstance(self.handle, BatchHandler)
+        messages = [to_transport_message(raw) for raw in batch]
+        started = time.perf_counter()
+        verdicts = self.policy.deliver_batch(self.handle, messages, self.name)
+        elapsed = (time.perf_counter() - started) / max(1, len(verdicts))
+        for verdict in verdicts:
+            self._metrics.handled(verdict.result.outcome, elapsed)
+        for index, verdict in enumerate(verdicts):
+            if isinstance(verdict, DeadLetter):
+                try:
+                    self._dead_letters.publish(batch[index], messages[index], verdict.error, 1)
+                except PublishError as exc:
+                    return _BatchDone(verdicts, index, str(exc))
+        return _BatchDone(verdicts)
+
+    def _finish_batch(self, inflight: _InFlight, done: _BatchDone) -> None:
+        """Store the offsets of the finished prefix; the next message goes on alone (or with
+        its dead-letter copy still to publish), the rest back to the front of the queue."""
+        batch = inflight.batch
+        finished = len(done.verdicts) if done.dlq_failed_at is None else done.dlq_failed_at
+        if finished:
+            self._mark_done(batch[finished - 1])
+        self._inflight = None
+        if finished == len(batch):
+            return
+        self._queued.extendleft(reversed(batch[finished + 1 :]))
+        raw = batch[finished]
+        alone = _InFlight(raw=raw, message=to_transport_message(raw))
+        self._inflight = alone
+        if done.dlq_failed_at is not None:
+            alone.verdict = done.verdicts[finished]
+            alone.dlq_failures = 1
+            delay = self.policy.backoff.seconds(1)
+            log.error(
+                "worker %s: cannot dead-letter %s, trying again in %.2fs: %s",
+                self.name,
+                alone.message.origin,
+                delay,
+                done.dlq_error,
+            )
+            alone.not_before = time.monotonic() + delay
+            return
+        self._submit(alone)
 
     def _advance(self) -> None:
         """Move the in-flight message on: start a due attempt, or act on a finished one."""
@@ -332,6 +441,9 @@ class KafkaWorker:
             return
         if job.error is not None:  # a bug in this module, not in the handler: surface it
             raise job.error
+        if isinstance(job.result, _BatchDone):
+            self._finish_batch(inflight, job.result)
+            return
         verdict, dlq_error = job.result
         if isinstance(verdict, Retry):
             log.info(
@@ -359,7 +471,7 @@ class KafkaWorker:
             )
             inflight.not_before = time.monotonic() + delay
             return
-        self._mark_done(inflight)
+        self._mark_done(inflight.raw)
         self._inflight = None
 
     def _drain(self, grace: float) -> None:
@@ -393,9 +505,11 @@ class KafkaWorker:
 
     # --- offsets ---
 
-    def _mark_done(self, inflight: _InFlight) -> None:
-        topic, partition = inflight.partition
-        offset = inflight.raw.offset() + 1
+    def _mark_done(self, raw: Any) -> None:
+        """Store the offset after `raw` (done, and with it every earlier message of its
+        partition) for the next commit."""
+        topic, partition = raw.topic(), raw.partition()
+        offset = raw.offset() + 1
         try:
             self._consumer.store_offsets(offsets=[TopicPartition(topic, partition, offset)])
         except KafkaException as exc:
@@ -501,17 +615,23 @@ class KafkaWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("worker %s: revoked %s", self.name, _names(partitions))
-        inflight = self._inflight
         revoked = {(p.topic, p.partition) for p in partitions}
-        if inflight is not None and not inflight.abandoned and inflight.partition in revoked:
-            deadline = time.monotonic() + self.revoke_grace_seconds
-            while self._inflight is inflight and time.monotonic() < deadline:
-                if inflight.job is None:  # in retry backoff: give it up to the new owner
-                    break
-                inflight.job.done.wait(max(0.0, min(0.1, deadline - time.monotonic())))
-                self._advance()
-            if self._inflight is inflight:
-                self._abandon("partition revoked")
+
+        def revoked_inflight() -> _InFlight | None:
+            # after a batch, the message past its prefix may be in flight alone: same partition
+            current = self._inflight
+            if current is None or current.abandoned or current.partition not in revoked:
+                return None
+            return current
+
+        deadline = time.monotonic() + self.revoke_grace_seconds
+        while (inflight := revoked_inflight()) is not None and time.monotonic() < deadline:
+            if inflight.job is None:  # in retry backoff: give it up to the new owner
+                break
+            inflight.job.done.wait(max(0.0, min(0.1, deadline - time.monotonic())))
+            self._advance()
+        if revoked_inflight() is not None:
+            self._abandon("partition revoked")
         self._commit_sync()
         self._forget(partitions)
 
@@ -524,6 +644,9 @@ class KafkaWorker:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        # queued messages of a partition no longer ours: its new owner receives them
+        self._queued = deque(r for r in self._queued if (r.topic(), r.partition()) not in gone)
         with self._assigned_lock:
             for p in partitions:
                 self._assigned.discard((p.topic, p.partition))
