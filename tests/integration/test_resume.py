@@ -24,6 +24,7 @@ WINDOW = 20.0  # small windows: about nine of them, so the kill lands mid-file
 THREADS = 2
 STORED = re.compile(r"window [\d.]+-[\d.]+ s stored")
 RESUMED = re.compile(r"resuming at ([\d.]+) s \((\d+) segments stored\)")
+DIARIZING = "speakers: diarizing"
 
 
 @pytest.fixture
@@ -92,5 +93,33 @@ def test_killed_worker_resumes_and_gives_the_uninterrupted_transcript(cluster: C
         assert got.end == pytest.approx(want.end, abs=1e-6)
         assert len(got.words) == len(want.words)
     assert cluster.count("transcripts") == 1
+    assert cluster.count("processed_messages") == 1
+    assert cluster.count("outbox_events", event_type="transcription.completed") == 1
+
+
+def test_killed_mid_diarization_stores_the_turns_once(cluster: Cluster) -> None:
+    """Speakers are found after the last window and stored only by the completing transaction:
+    a worker SIGKILLed while diarizing leaves no turn behind, and the redelivery diarizes again
+    and stores each turn once."""
+    doomed = cluster.start("worker", "transcription", name="diarize-doomed", metrics=False)
+    cluster.start("worker", "relay", metrics=False)
+    video_id = cluster.submit(TALK)
+    cluster.wait_until(lambda: DIARIZING in doomed.log_text(), 300, "diarization under way")
+    cluster.stop(doomed, signal.SIGKILL)
+    assert cluster.status(video_id) == "TRANSCRIBING"
+    record = partial(cluster, video_id)
+    assert record is not None and record.state == "in_progress"  # every window stored...
+    assert cluster.count("transcript_turns") == 0  # ...and no speaker yet
+
+    replacement = cluster.start("worker", "transcription", name="diarize-again", metrics=False)
+    cluster.wait_until(lambda: cluster.status(video_id) == "TRANSCRIBED", 300, "TRANSCRIBED")
+    assert DIARIZING in replacement.log_text()
+    with db_session_context(cluster.database.session_factory) as session:
+        stored = TranscriptService(session).load(video_id)
+    assert stored.turns and stored.speakers
+    assert cluster.count("transcript_turns") == len(stored.turns)
+    assert cluster.count("transcript_speakers") == len(stored.speakers)
+    assert [t.start for t in stored.turns] == sorted(t.start for t in stored.turns)
+    assert all(s.speaker is not None for s in stored.segments)
     assert cluster.count("processed_messages") == 1
     assert cluster.count("outbox_events", event_type="transcription.completed") == 1

@@ -72,6 +72,7 @@ def diarize_file(
     `max_seconds`) and diarize it with `hints`. Decoding runs at ~300x real time, so reading
     the file twice costs far less than keeping every window of a long file in memory during
     transcription."""
+    log.info("speakers: diarizing %s (%.1f s)", Path(path).name, expected_seconds)
     samples = decode_audio(
         path, stream_index=stream_index, max_seconds=max_seconds, expected_seconds=expected_seconds
     )
