@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     asr_threads: int = Field(default=0, ge=0)  # 0: one per core
     asr_beam_size: int = Field(default=5, ge=1)
     # VAD chunks decoded in one batch within a window (BatchedInferencePipeline); 1: sequential
-    asr_batch_size: int = Field(default=8, ge=1)
+    asr_batch_size: int = Field(default=16, ge=1)
     # seconds of audio decoded per window (memory stays flat; long media resume at a window)
     asr_window_seconds: float = Field(default=300.0, ge=4)
     # CPU kernel family of CTranslate2 + MKL on x86-64, so transcripts match across machines;

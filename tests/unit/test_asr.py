@@ -282,7 +282,7 @@ def test_small_windows_lose_no_words(fast: WhisperTranscriber) -> None:
 def test_batched_and_sequential_agree_on_real_speech(fast: WhisperTranscriber) -> None:
     """The batched decoder (the default) hears what the sequential one hears, in segments of
     about a sentence, with every word timed."""
-    assert fast.batch_size == 8
+    assert fast.batch_size == asr.DEFAULT_BATCH_SIZE == Settings().asr_batch_size == 16
     sequential = WhisperTranscriber("fast", batch_size=1)
     sequential._resolved, sequential._model = fast.resolved, fast.load_weights()
     one, batched = sequential.transcribe(LIBRIVOX), fast.transcribe(LIBRIVOX)
@@ -305,7 +305,7 @@ def test_cuda_batched_float16() -> None:
         pytest.skip("no CUDA device visible to CTranslate2: the GPU path is not tested here")
     settings = Settings(asr_device="cuda")
     gpu = WhisperTranscriber.from_settings(settings, "fast")
-    assert gpu.batch_size == 8
+    assert gpu.batch_size == asr.DEFAULT_BATCH_SIZE
     t = gpu.transcribe(LIBRIVOX)
     assert gpu.compute_type == "float16"
     assert_well_formed(t)
@@ -478,7 +478,7 @@ def test_cpu_kernels_are_pinned_by_the_setting(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch_size", [1, 8])
+@pytest.mark.parametrize("batch_size", [1, 16])
 def test_resumed_windows_are_the_uninterrupted_ones(
     fast: WhisperTranscriber, batch_size: int
 ) -> None:

@@ -38,9 +38,10 @@ from vidigest.modules.transcription.windows import (
 
 log = logging.getLogger(__name__)
 
-# VAD chunks (up to 30 s of speech each) decoded together in one batch, within each window.
-# Measured on 2 CPU cores (docs/benchmarks.md#speech-recognition); 1 = the sequential decoder.
-DEFAULT_BATCH_SIZE = 8
+# VAD chunks (up to 30 s of speech each) decoded together in one batch, within each window: 16
+# holds all the chunks of a 300 s window, and was at least as fast as 8 on 2 CPU cores
+# (docs/benchmarks.md#batched-decoding). 1 = the sequential decoder.
+DEFAULT_BATCH_SIZE = 16
 
 
 def default_compute_type(device: str) -> str:
