@@ -39,14 +39,14 @@ from vidigest.modules.transcription.windows import (
 log = logging.getLogger(__name__)
 
 # VAD chunks (up to 30 s of speech each) decoded together in one batch, within each window: 16
-# holds all the chunks of a 300 s window, and was at least as fast as 8 on 2 CPU cores
+# holds the ~10-11 chunks of a 300 s window of speech, and was at least as fast as 8 on 2 cores
 # (docs/benchmarks.md#batched-decoding). 1 = the sequential decoder.
 DEFAULT_BATCH_SIZE = 16
 
 
 def default_compute_type(device: str) -> str:
-    """int8 on CPU (the fastest there, same WER on the eval set); float16 on a GPU, where int8
-    saves memory but not time. "auto" is decided here too, by whether CTranslate2 sees a GPU."""
+    """int8 on CPU (as before); float16 on CUDA, the GPU type the issue asks for (no GPU here
+    to measure int8_float16 against it). "auto": by whether CTranslate2 sees a CUDA device."""
     if device == "auto":
         import ctranslate2
 
