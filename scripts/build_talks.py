@@ -3,6 +3,7 @@
 
     python scripts/build_talks.py                 # every talk (needs espeak-ng; ~10 min on 2 cores)
     python scripts/build_talks.py dev-03 test-12  # only these talks
+    python scripts/build_talks.py --wav-only /tmp/talks test-06  # the wav + reference text only
 
 Each talk joins several topic narrations from bench/data/topics/*.md (`# Title` = the reference
 chapter title, then paragraphs), spoken by espeak-ng with the talk's voice and speed. Audio is
@@ -147,13 +148,29 @@ def narrate(text: str, voice: str, wpm: int, out: Path) -> tuple[np.ndarray, int
     return read_wav(out)
 
 
-def build_talk(spec: TalkSpec, tmp: Path, transcriber: object) -> dict[str, object]:
+@dataclass(frozen=True)
+class TalkAudio:
+    """A talk's audio and what was said in it (the reference of the ASR benchmark)."""
+
+    samples: np.ndarray
+    rate: int
+    chapters: list[dict[str, object]]
+    paragraphs: list[str]  # exactly the narrated text, in order
+
+    @property
+    def reference(self) -> str:
+        return " ".join(self.paragraphs)
+
+
+def synthesize_talk(spec: TalkSpec, tmp: Path) -> TalkAudio:
+    """Narrate a talk: the same random choices (topics, paragraphs, pauses) on every build."""
     rng = random.Random(f"{SEED}-{spec.name}")
     pool = DEV_TOPICS if spec.split == "dev" else TEST_TOPICS
     slugs = rng.sample(pool, spec.n_topics)
     rate = 0
     parts: list[np.ndarray] = []
     chapters: list[dict[str, object]] = []
+    spoken: list[str] = []
     position = 0
     for i, slug in enumerate(slugs):
         title, paragraphs = read_topic(TOPICS_DIR / f"{slug}.md")
@@ -172,6 +189,7 @@ def build_talk(spec: TalkSpec, tmp: Path, transcriber: object) -> dict[str, obje
             if start is None:
                 start = position + silence.size
             position += silence.size + clip.size
+        spoken += paragraphs
         assert start is not None
         chapters.append(
             {
@@ -183,17 +201,38 @@ def build_talk(spec: TalkSpec, tmp: Path, transcriber: object) -> dict[str, obje
             }
         )
     parts.append(np.zeros(round(LEAD_SECONDS * rate), dtype=np.float32))
-    joined = np.concatenate(parts)
+    return TalkAudio(np.concatenate(parts), rate, chapters, spoken)
+
+
+def talk_wav(name: str, directory: Path) -> tuple[Path, str]:
+    """(the wav of talk `name`, its reference text), built once into `directory` and reused
+    (the ASR benchmark keeps them in /tmp: ~10 MB per 5 minutes, 10-60 s of espeak each)."""
+    spec = next((t for t in TALKS if t.name == name), None)
+    if spec is None:
+        raise SystemExit(f"no such talk {name!r}; known: {' '.join(t.name for t in TALKS)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    wav, text = directory / f"{name}.wav", directory / f"{name}.txt"
+    if not (wav.is_file() and text.is_file()):
+        with tempfile.TemporaryDirectory() as tmp:
+            talk = synthesize_talk(spec, Path(tmp))
+            write_wav(Path(tmp) / "talk.wav", talk.samples, talk.rate)
+            text.write_text(talk.reference + "\n", encoding="utf-8")
+            (Path(tmp) / "talk.wav").replace(wav)  # last: a wav is only there with its text
+    return wav, text.read_text(encoding="utf-8").strip()
+
+
+def build_talk(spec: TalkSpec, tmp: Path, transcriber: object) -> dict[str, object]:
+    talk = synthesize_talk(spec, tmp)
     wav = tmp / f"{spec.name}.wav"
-    write_wav(wav, joined, rate)
+    write_wav(wav, talk.samples, talk.rate)
     transcript = transcriber.transcribe(wav)  # type: ignore[attr-defined]
     return {
         "name": spec.name,
         "split": spec.split,
         "voice": spec.voice,
         "words_per_minute": spec.words_per_minute,
-        "duration": round(joined.size / rate, 3),
-        "chapters": chapters,
+        "duration": round(talk.samples.size / talk.rate, 3),
+        "chapters": talk.chapters,
         "transcript": _rounded(transcript.model_dump(mode="json")),
     }
 
@@ -225,6 +264,13 @@ def _dump(talk: dict[str, object]) -> str:
 
 
 def main(argv: list[str]) -> None:
+    if argv[:1] == ["--wav-only"]:  # --wav-only DIR [TALK...]: audio + reference text, no ASR
+        if len(argv) < 2:
+            sys.exit("usage: build_talks.py --wav-only DIR [TALK...]")
+        for name in argv[2:] or [t.name for t in TALKS]:
+            wav, _ = talk_wav(name, Path(argv[1]))
+            print(wav, flush=True)
+        return
     from vidigest.modules.transcription.asr import WhisperTranscriber
 
     wanted = [t for t in TALKS if not argv or t.name in argv]

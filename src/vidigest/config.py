@@ -48,9 +48,12 @@ class Settings(BaseSettings):
     # --- speech to text ---
     asr_model: str = "fast"  # fast | accurate | path to a CTranslate2 Whisper directory
     asr_device: Literal["cpu", "cuda", "auto"] = "cpu"
-    asr_compute_type: str = "int8"
+    # CTranslate2 compute type; None (unset): int8 on CPU, float16 on CUDA
+    asr_compute_type: str | None = None
     asr_threads: int = Field(default=0, ge=0)  # 0: one per core
     asr_beam_size: int = Field(default=5, ge=1)
+    # VAD chunks decoded in one batch within a window (BatchedInferencePipeline); 1: sequential
+    asr_batch_size: int = Field(default=16, ge=1)
     # seconds of audio decoded per window (memory stays flat; long media resume at a window)
     asr_window_seconds: float = Field(default=300.0, ge=4)
     # CPU kernel family of CTranslate2 + MKL on x86-64, so transcripts match across machines;
@@ -125,6 +128,11 @@ class Settings(BaseSettings):
     @classmethod
     def _speakers(cls, value: object) -> object:
         return parse_speakers(value) if isinstance(value, str | int) else value
+
+    @field_validator("asr_compute_type")
+    @classmethod
+    def _empty_compute_type_is_default(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
 
     @field_validator("language")
     @classmethod

@@ -29,7 +29,7 @@ from vidigest.common.exceptions import (
 )
 from vidigest.common.types import Transcript
 from vidigest.config import Settings
-from vidigest.modules.transcription import model_files, windows
+from vidigest.modules.transcription import asr, model_files, windows
 from vidigest.modules.transcription.asr import WhisperTranscriber
 from vidigest.modules.transcription.kernels import pin_cpu_kernels
 from vidigest.modules.transcription.model_files import (
@@ -213,6 +213,28 @@ def test_keep_before_splits_a_segment_at_a_word() -> None:
     assert windows.keep_before([seg], 0.2) == []
 
 
+def test_split_sentences_cuts_after_sentence_ends_only() -> None:
+    words = [
+        (0.0, 0.4, " And", 0.9),
+        (0.5, 0.7, " Mr.", 0.9),
+        (0.8, 1.2, " Smith", 0.9),
+        (1.2, 1.6, " left.", 0.9),
+        (2.0, 2.3, " Did", 0.9),
+        (2.3, 2.6, " he?", 0.9),
+        (2.7, 3.0, " Yes", 0.9),
+    ]
+    seg = windows.RawSegment(0.0, 3.4, " And Mr. Smith left. Did he? Yes", words)
+    pieces = windows.split_sentences(seg)
+    assert [(p.start, p.end, p.text) for p in pieces] == [
+        (0.0, 1.6, " And Mr. Smith left."),
+        (2.0, 2.6, " Did he?"),
+        (2.7, 3.4, " Yes"),
+    ]
+    assert [w for p in pieces for w in p.words] == words
+    one = windows.RawSegment(0.0, 1.0, " Hello there.", [(0.0, 1.0, " Hello there.", 0.9)])
+    assert windows.split_sentences(one) == [one]
+
+
 def iter_wav(path: Path) -> list[np.ndarray]:
     from vidigest.modules.transcription.audio import iter_audio
 
@@ -254,6 +276,54 @@ def test_small_windows_lose_no_words(fast: WhisperTranscriber) -> None:
     assert wer(whole.text, windowed.text) <= 0.10, (whole.text, windowed.text)
     assert wer(LIBRIVOX_REFERENCE.read_text(), windowed.text) <= 0.12
     assert windowed.segments[-1].end == pytest.approx(whole.segments[-1].end, abs=1.0)
+
+
+@pytest.mark.slow
+def test_batched_and_sequential_agree_on_real_speech(fast: WhisperTranscriber) -> None:
+    """The batched decoder (the default) hears what the sequential one hears, in segments of
+    about a sentence, with every word timed."""
+    assert fast.batch_size == asr.DEFAULT_BATCH_SIZE == Settings().asr_batch_size == 16
+    sequential = WhisperTranscriber("fast", batch_size=1)
+    sequential._resolved, sequential._model = fast.resolved, fast.load_weights()
+    one, batched = sequential.transcribe(LIBRIVOX), fast.transcribe(LIBRIVOX)
+    assert_well_formed(batched)
+    assert wer(one.text, batched.text) <= 0.05, (one.text, batched.text)
+    assert sum(len(s.words) for s in batched.segments) == len(normalize(batched.text).split())
+    assert len(batched.segments) >= 5 and max(s.end - s.start for s in batched.segments) < 12
+
+
+def cuda_devices() -> int:
+    import ctranslate2
+
+    return int(ctranslate2.get_cuda_device_count())
+
+
+@pytest.mark.slow
+def test_cuda_batched_float16() -> None:
+    """VIDIGEST_ASR_DEVICE=cuda: the same batched path, float16 unless told otherwise."""
+    if cuda_devices() == 0:
+        pytest.skip("no CUDA device visible to CTranslate2: the GPU path is not tested here")
+    settings = Settings(asr_device="cuda")
+    gpu = WhisperTranscriber.from_settings(settings, "fast")
+    assert gpu.batch_size == asr.DEFAULT_BATCH_SIZE
+    t = gpu.transcribe(LIBRIVOX)
+    assert gpu.compute_type == "float16"
+    assert_well_formed(t)
+    assert wer(LIBRIVOX_REFERENCE.read_text(), t.text) <= 0.08, t.text
+
+
+def test_compute_type_follows_the_device() -> None:
+    assert asr.default_compute_type("cpu") == "int8"
+    assert asr.default_compute_type("cuda") == "float16"
+    expected = "float16" if cuda_devices() else "int8"
+    assert asr.default_compute_type("auto") == expected
+    assert Settings().asr_compute_type is None
+    assert Settings(asr_compute_type=" ").asr_compute_type is None
+    explicit = WhisperTranscriber.from_settings(Settings(asr_compute_type="int8_float32"))
+    assert explicit.compute_type == "int8_float32"
+    assert WhisperTranscriber.from_settings(Settings(asr_batch_size=1)).batch_size == 1
+    with pytest.raises(ValueError, match="batch_size"):
+        WhisperTranscriber("fast", batch_size=0)
 
 
 @pytest.mark.slow
@@ -408,10 +478,14 @@ def test_cpu_kernels_are_pinned_by_the_setting(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.slow
-def test_resumed_windows_are_the_uninterrupted_ones(fast: WhisperTranscriber) -> None:
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_resumed_windows_are_the_uninterrupted_ones(
+    fast: WhisperTranscriber, batch_size: int
+) -> None:
     """Resuming at any window's end (with the count and end of the segments before it and the
-    locked language) yields exactly the windows an uninterrupted run yields after it."""
-    small = WhisperTranscriber("fast", window_seconds=8.0)
+    locked language) yields exactly the windows an uninterrupted run yields after it, with the
+    sequential decoder and the batched one."""
+    small = WhisperTranscriber("fast", window_seconds=8.0, batch_size=batch_size)
     small._resolved, small._model = fast.resolved, fast.load_weights()
     windows = list(small.iter_windows(LIBRIVOX))
     assert len(windows) >= 4 and [w.last for w in windows] == [False] * (len(windows) - 1) + [True]

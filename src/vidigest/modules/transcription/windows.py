@@ -46,6 +46,44 @@ def to_raw_segment(segment: Any) -> RawSegment:
     return RawSegment(float(segment.start), float(segment.end), str(segment.text), words)
 
 
+_SENTENCE_END = (".", "?", "!", "\u3002", "\uff1f", "\uff01")  # and the CJK full-width ones
+# a full stop that ends no sentence: titles, initials ("J."), "e.g."
+_ABBREVIATIONS = frozenset(
+    ("mr.", "mrs.", "ms.", "dr.", "st.", "prof.", "sr.", "jr.", "vs.", "etc.", "e.g.", "i.e.")
+)
+
+
+def _ends_sentence(word: str) -> bool:
+    word = word.strip().rstrip("\"'”)")
+    if not word.endswith(_SENTENCE_END):
+        return False
+    bare = word.lower().lstrip("\"'“(")
+    return not (bare in _ABBREVIATIONS or (len(bare) == 2 and bare[0].isalpha()))
+
+
+def split_sentences(segment: RawSegment) -> list[RawSegment]:
+    """A segment cut after each word that ends a sentence (its text rebuilt from its words).
+
+    The batched decoder gives one segment per VAD chunk (up to 30 s): it decodes without
+    timestamp tokens, because with them it drops the words after a chunk's last complete
+    timestamp pair, which the sequential decoder would decode again from there. The word
+    timestamps are there either way; they make segments of about a sentence, as Whisper's own
+    timestamps do, so subtitle cues and stored segments stay short.
+    """
+    pieces: list[RawSegment] = []
+    words: list[tuple[float, float, str, float]] = []
+    for i, word in enumerate(segment.words):
+        words.append(word)
+        last = i == len(segment.words) - 1
+        if last or _ends_sentence(word[2]):
+            start = segment.start if not pieces else words[0][0]
+            end = segment.end if last else word[1]
+            text = segment.text if not pieces and last else "".join(w[2] for w in words)
+            pieces.append(RawSegment(start, max(end, start), text, words))
+            words = []
+    return pieces or [segment]
+
+
 def quietest(audio: Audio, lo: float, hi: float) -> tuple[float, float]:
     """(time, energy) of the quietest 30 ms frame centred within [lo, hi] seconds."""
     sr = SAMPLE_RATE
