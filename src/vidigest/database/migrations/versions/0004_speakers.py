@@ -1,6 +1,6 @@
 """speakers
 
-Who said what (issue 13): a nullable speaker label on transcript segments and words; the
+Who said what: a nullable speaker label on transcript segments and words; the
 speakers of a transcript (label, name, talk time, voice centroid) and its speaker turns; voice
 profiles (a name and an embedding, never audio); and the speaker options a video was
 registered with. Existing rows are "not diarized" (NULL). Only columns are added to existing
