@@ -55,4 +55,9 @@ def test_no_server_errors(tmp_path: Path, mode: schemathesis.GenerationMode) -> 
                 continue
             tried.append(operation.label)
         assert "POST /videos" in tried and "GET /search" in tried, tried
-        assert any(s < 300 for s in statuses) and any(400 <= s < 500 for s in statuses), statuses
+        # the fuzz reached the handlers: valid requests were served, invalid ones refused (a
+        # negative case may still be served when the part it broke is one the route ignores,
+        # so a 2xx is not required there: that would hang on the random draw)
+        if mode is schemathesis.GenerationMode.POSITIVE:
+            assert any(s < 300 for s in statuses), statuses
+        assert any(400 <= s < 500 for s in statuses), statuses
