@@ -1,9 +1,10 @@
 """Word-boundary error: Whisper's own word timestamps against the CTC forced aligner.
 
-    .venv/bin/python bench/alignment.py            # the table (~2 minutes on 2 shared cores)
+    .venv/bin/python bench/alignment.py            # the table (~4 minutes on 2 shared cores)
     .venv/bin/python bench/alignment.py --quick    # 2 utterances, a smoke run
 
-Two sets, each transcribed by Whisper (the `fast` preset unless --model), then aligned by
+Two sets, each transcribed by Whisper (the `fast` and `accurate` presets unless --models), then
+aligned by
 vidigest.modules.transcription.alignment in the same run on the same segments:
 - "built": sentences spoken word by word by espeak-ng (4 voices, 2 speeds) and joined with
   0-250 ms gaps: every word's start and end is exact (tests/support/alignment.py);
@@ -43,7 +44,11 @@ from tests.support.alignment import (  # noqa: E402
 )
 
 from vidigest.common.types import Segment  # noqa: E402
-from vidigest.modules.transcription.alignment import align_words, default_aligner  # noqa: E402
+from vidigest.modules.transcription.alignment import (  # noqa: E402
+    Aligner,
+    align_words,
+    default_aligner,
+)
 from vidigest.modules.transcription.asr import WhisperTranscriber  # noqa: E402
 
 SENTENCES = (
@@ -72,7 +77,7 @@ def words_of(segments: tuple[Segment, ...]) -> list[tuple[str, float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--model", default="fast")
+    parser.add_argument("--models", default="fast,accurate")
     args = parser.parse_args()
 
     sets: dict[str, list[tuple[npt.NDArray[np.float32], list[RefWord]]]] = {"built": [], "real": []}
@@ -86,15 +91,26 @@ def main() -> None:
     if args.quick:
         sets = {"built": sets["built"][:1], "real": sets["real"]}
 
-    asr = WhisperTranscriber(args.model)
-    asr.load_weights()
     aligner = default_aligner()
+    with tempfile.TemporaryDirectory() as data_dir:  # the joined "accurate" model, for the run
+        for model in args.models.split(","):
+            asr = WhisperTranscriber(model, data_dir=Path(data_dir))
+            asr.load_weights()
+            table(asr, model, sets, aligner)
 
-    print(f"Whisper preset {args.model!r}; errors in ms over |hyp - ref| of word starts and ends")
+
+def table(
+    asr: WhisperTranscriber,
+    model: str,
+    sets: dict[str, list[tuple[npt.NDArray[np.float32], list[RefWord]]]],
+    aligner: Aligner,
+) -> None:
+    print(f"\nWhisper preset {model!r}; errors in ms over |hyp - ref| of word starts and ends")
     print(
         f"{'set':6} {'bounds':>6} {'audio s':>8} {'row':24} {'mean':>6} {'median':>6} "
         f"{'p90':>6} {'<=50ms':>7} {'RTF':>6}"
     )
+    aligner.phonemes.cache_clear()  # each table pays for its own G2P
     for name, items in sets.items():
         errs: dict[str, list[npt.NDArray[np.float64]]] = {"whisper": [], "aligned": []}
         audio = t_asr = t_align = 0.0
@@ -103,7 +119,7 @@ def main() -> None:
                 path = Path(tmp) / "u.wav"
                 write_wav(path, samples)
                 t0 = time.perf_counter()
-                transcript = asr.transcribe(path)
+                transcript = asr.transcribe(path, language="en")
                 t_asr += time.perf_counter() - t0
             t0 = time.perf_counter()
             aligned = align_words(samples, transcript.segments, "en", aligner)

@@ -79,6 +79,49 @@ def test_words_stay_inside_the_padded_segment(aligner: Aligner, utterance: tuple
     assert starts == sorted(starts)
 
 
+def test_offset_and_neighbours(aligner: Aligner, utterance: tuple) -> None:
+    samples, refs, segments = utterance
+    # the same audio placed 10 s into a longer time line: the same words, 10 s later
+    shifted = [
+        s.model_copy(
+            update={
+                "start": s.start + 10,
+                "end": s.end + 10,
+                "words": tuple(
+                    w.model_copy(update={"start": w.start + 10, "end": w.end + 10}) for w in s.words
+                ),
+            }
+        )
+        for s in segments
+    ]
+    here = align_words(samples, segments, "en", aligner)
+    there = align_words(samples, shifted, "en", aligner, offset=10.0)
+    for a, b in zip(words_of(here), words_of(there), strict=True):
+        assert b[1] == pytest.approx(a[1] + 10, abs=1e-6)
+        assert b[2] == pytest.approx(a[2] + 10, abs=1e-6)
+    # two segments that meet between words 5 and 6: no word moves into the other segment
+
+    def seg(index: int, part: list) -> Segment:
+        words = tuple(
+            Word(start=r.start + 0.12, end=r.end + 0.12, text=f" {r.text}", probability=0.9)
+            for r in part
+        )
+        return Segment(
+            index=index,
+            start=words[0].start,
+            end=words[-1].end,
+            text=" ".join(r.text for r in part),
+            words=words,
+        )
+
+    first, second = seg(0, refs[:6]), seg(1, refs[6:])
+    a, b = align_words(samples, [first, second], "en", aligner)
+    assert all(w.end <= second.start + 1e-9 for w in a.words)
+    assert all(w.start >= first.end - 1e-9 for w in b.words)
+    assert a.end <= b.start
+    assert abs(a.words[-1].end - refs[5].end) < abs(first.words[-1].end - refs[5].end)
+
+
 def test_unalignable_words_keep_whispers_times(aligner: Aligner, utterance: tuple) -> None:
     samples, refs, _ = utterance
     # Whisper-like times 150 ms late, and one word written as a number the G2P cannot read

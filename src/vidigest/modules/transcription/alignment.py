@@ -5,18 +5,20 @@ milliseconds (measured: bench/alignment.py); subtitles and speaker turns cut on 
 words. Here each segment's words are aligned again against the audio with a phoneme CTC model:
 the words become phonemes (a G2P model), the segment's audio (padded by PAD_SECONDS) becomes
 per-frame phoneme log-probabilities (20 ms frames), and a Viterbi pass finds the best monotonic
-path through blank-interleaved phonemes. A word runs from the first to the last frame its
-phonemes were emitted on.
+path through blank-interleaved phonemes. hama's model emits a word-boundary token at each word's
+onset: a word runs from that token's frame to the last frame its phonemes were emitted on.
 
 Both models come from the pinned PyPI wheel ``hama==1.7.0`` (Apache-2.0; its only dependency is
 numpy; a ctypes engine plus `.hama` weight files). Its English phoneme ASR and G2P are used;
 the assets' sha256 are checked before they are loaded, like every model of vidigest.
 
 Where to call it: after Whisper, before speakers are assigned to words and before segments are
-stored, on the same 16 kHz mono samples Whisper decoded (`align_words(samples, segments,
-transcript_language)`), window by window for long media. It never raises for content: words it
-cannot align (numbers, symbols, text the G2P rejects) keep Whisper's times, an unsupported
-language returns the segments unchanged, and no word leaves its segment's padded span.
+stored, on the same 16 kHz mono samples Whisper decoded, window by window for long media:
+`align_words(window_audio, window_segments, language, offset=window_start)`. It is
+deterministic, so a resumed transcription aligns its windows as an uninterrupted one does. It
+never raises for content: words it cannot align (numbers, symbols, text the G2P rejects) keep
+Whisper's times, an unsupported language returns the segments unchanged, and no word leaves
+its segment's padded span.
 """
 
 from __future__ import annotations
@@ -180,8 +182,11 @@ class Aligner:
 
     # --- alignment -------------------------------------------------------------------------------
 
-    def align_segment(self, samples: F32, segment: Segment, duration: float) -> Segment:
-        """One segment with refined word times (see the module docstring)."""
+    def align_segment(
+        self, samples: F32, segment: Segment, lo: float, hi: float, offset: float = 0.0
+    ) -> Segment:
+        """One segment with its words aligned within [lo, hi] seconds (`samples[0]` is at
+        `offset` seconds); see the module docstring."""
         words = segment.words
         if not words:
             return segment
@@ -189,11 +194,11 @@ class Aligner:
         phones = [self.phonemes(k) if k is not None else None for k in keys]
         if not any(phones):
             return segment
-        lo = max(0.0, min(segment.start, words[0].start) - PAD_SECONDS)
-        hi = min(duration, max(segment.end, words[-1].end) + PAD_SECONDS)
+        lo = max(lo, offset)
+        hi = min(hi, offset + samples.size / SAMPLE_RATE)
         if hi - lo < 4 * FRAME_SECONDS:
             return segment
-        a, b = round(lo * SAMPLE_RATE), round(hi * SAMPLE_RATE)
+        a, b = round((lo - offset) * SAMPLE_RATE), round((hi - offset) * SAMPLE_RATE)
         emissions = self.log_probs(samples[a:b])
         # the token sequence: each word's phonemes, or one wildcard for a word that has none
         star = emissions.shape[1]
@@ -329,17 +334,39 @@ def supports(language: str) -> bool:
     return language.lower().split("-")[0] in SUPPORTED_LANGUAGES
 
 
+def _bounds(segment: Segment) -> tuple[float, float]:
+    if not segment.words:
+        return segment.start, segment.end
+    return min(segment.start, segment.words[0].start), max(segment.end, segment.words[-1].end)
+
+
 def align_words(
     samples: F32,
     segments: Sequence[Segment],
     language: str,
     aligner: Aligner | None = None,
+    *,
+    offset: float = 0.0,
 ) -> tuple[Segment, ...]:
-    """`segments` with word times refined against `samples` (16 kHz mono float32, the audio the
-    segments' times refer to). Unsupported language: the segments unchanged, no model loaded."""
+    """`segments` with word times refined against `samples` (16 kHz mono float32; `samples[0]`
+    is at `offset` seconds of the segments' time line, e.g. a window's start).
+
+    Each segment is aligned within its span widened by PAD_SECONDS on each side, but never
+    past its neighbours' spans: a word cannot move into another segment, and a segment only
+    grows to cover its words, so segments stay in order. Unsupported language: the segments
+    unchanged, and no model is loaded."""
     if not supports(language) or not segments:
         return tuple(segments)
     engine = aligner or default_aligner()
     samples = np.asarray(samples, dtype=np.float32)
-    duration = samples.size / SAMPLE_RATE
-    return tuple(engine.align_segment(samples, s, duration) for s in segments)
+    spans = [_bounds(s) for s in segments]
+    out: list[Segment] = []
+    for i, segment in enumerate(segments):
+        start, end = spans[i]
+        lo, hi = start - PAD_SECONDS, end + PAD_SECONDS
+        if i:
+            lo = min(start, max(lo, spans[i - 1][1]))
+        if i + 1 < len(spans):
+            hi = max(end, min(hi, spans[i + 1][0]))
+        out.append(engine.align_segment(samples, segment, lo, hi, offset))
+    return tuple(out)
