@@ -14,6 +14,10 @@ vidigest.modules.transcription.alignment in the same run on the same segments:
 Only words Whisper recognised correctly are scored (difflib matching), the same words for both
 rows. Errors are absolute, in ms, over starts and ends. RTF: alignment time / audio duration,
 one thread, models loaded beforehand; Whisper's RTF on the same audio for scale.
+
+Speed on longer speech: samples/three_topics_talk.mp4 (2:53, 480 words), Whisper `fast`, then
+the alignment with an empty G2P cache (a fresh process) and again with it warm (a worker that
+has seen these words before).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from tests.support.alignment import (  # noqa: E402
     real_utterances,
     spoken_words,
 )
+from tests.support.diarization import decode  # noqa: E402
 
 from vidigest.common.types import Segment  # noqa: E402
 from vidigest.modules.transcription.alignment import (  # noqa: E402
@@ -97,6 +102,31 @@ def main() -> None:
             asr = WhisperTranscriber(model, data_dir=Path(data_dir))
             asr.load_weights()
             table(asr, model, sets, aligner)
+    if not args.quick:
+        measure_speed(aligner)
+
+
+def measure_speed(aligner: Aligner) -> None:
+    talk = REPO / "samples" / "three_topics_talk.mp4"
+    samples = decode(talk)
+    duration = samples.size / 16000
+    asr = WhisperTranscriber("fast")
+    asr.load_weights()
+    t0 = time.perf_counter()
+    transcript = asr.transcribe(talk, language="en")
+    t_asr = time.perf_counter() - t0
+    aligner.phonemes.cache_clear()
+    runs = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        align_words(samples, transcript.segments, "en", aligner)
+        runs.append(time.perf_counter() - t0)
+    words = sum(len(s.words) for s in transcript.segments)
+    print(
+        f"\nspeed, {talk.name} ({duration:.0f} s, {words} words): Whisper fast RTF "
+        f"{t_asr / duration:.3f}; alignment RTF {runs[0] / duration:.3f} (G2P cold), "
+        f"{runs[1] / duration:.3f} (G2P warm); 10 min of speech: +{runs[0] / duration * 600:.0f} s"
+    )
 
 
 def table(
