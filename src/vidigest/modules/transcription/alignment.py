@@ -115,14 +115,17 @@ class Aligner:
         from hama import ASRModel, G2PModel  # deferred: loads a native library
 
         vocab = paths["hama/assets/g2p_vocab.json"]
-        self._asr: Any = ASRModel(
-            model_path=paths["hama/assets/asr_waveform.hama"], vocab_path=vocab
-        )
-        self._g2p: Any = G2PModel(
-            encoder_model_path=paths["hama/assets/encoder.hama"],
-            decoder_step_model_path=paths["hama/assets/decoder_step.hama"],
-            vocab_path=vocab,
-        )
+        try:
+            self._asr: Any = ASRModel(
+                model_path=paths["hama/assets/asr_waveform.hama"], vocab_path=vocab
+            )
+            self._g2p: Any = G2PModel(
+                encoder_model_path=paths["hama/assets/encoder.hama"],
+                decoder_step_model_path=paths["hama/assets/decoder_step.hama"],
+                vocab_path=vocab,
+            )
+        except (RuntimeError, OSError) as exc:  # no native engine for this platform, ...
+            raise ModelError(f"the word aligner's engine (hama) did not load: {exc}") from None
         tokens: list[str] = self._asr.decoder_tokens
         self._blank = tokens.index("<blank>")
         self._wb = tokens.index("<wb>")
