@@ -41,8 +41,8 @@ def utterance(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, lis
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    transcript = WhisperTranscriber("fast").transcribe(path)
-    return samples, refs, transcript.segments
+    transcript = WhisperTranscriber("fast", align_words=False).transcribe(path)  # Whisper's times
+    return samples, refs, transcript.segments, path
 
 
 def words_of(segments: tuple[Segment, ...]) -> list[tuple[str, float, float]]:
@@ -50,7 +50,7 @@ def words_of(segments: tuple[Segment, ...]) -> list[tuple[str, float, float]]:
 
 
 def test_aligned_boundaries_beat_whispers(aligner: Aligner, utterance: tuple) -> None:
-    samples, refs, segments = utterance
+    samples, refs, segments, _ = utterance
     aligned = align_words(samples, segments, "en", aligner)
     whisper = boundary_errors(matched(refs, words_of(segments)))
     ours = boundary_errors(matched(refs, words_of(aligned)))
@@ -62,7 +62,7 @@ def test_aligned_boundaries_beat_whispers(aligner: Aligner, utterance: tuple) ->
 
 
 def test_words_stay_inside_the_padded_segment(aligner: Aligner, utterance: tuple) -> None:
-    samples, refs, _ = utterance
+    samples, refs, _, _ = utterance
     # a segment that claims the first second only, while the words are spoken over ~5 s: the
     # alignment may not drag them out of its padded span
     words = tuple(
@@ -80,7 +80,7 @@ def test_words_stay_inside_the_padded_segment(aligner: Aligner, utterance: tuple
 
 
 def test_offset_and_neighbours(aligner: Aligner, utterance: tuple) -> None:
-    samples, refs, segments = utterance
+    samples, refs, segments, _ = utterance
     # the same audio placed 10 s into a longer time line: the same words, 10 s later
     shifted = [
         s.model_copy(
@@ -123,7 +123,7 @@ def test_offset_and_neighbours(aligner: Aligner, utterance: tuple) -> None:
 
 
 def test_unalignable_words_keep_whispers_times(aligner: Aligner, utterance: tuple) -> None:
-    samples, refs, _ = utterance
+    samples, refs, _, _ = utterance
     # Whisper-like times 150 ms late, and one word written as a number the G2P cannot read
     shift = 0.15
     texts = [r.text for r in refs]
@@ -145,7 +145,7 @@ def test_unalignable_words_keep_whispers_times(aligner: Aligner, utterance: tupl
 
 
 def test_unsupported_language_passes_through(utterance: tuple) -> None:
-    samples, _, segments = utterance
+    samples, _, segments, _ = utterance
     # no aligner is passed and none is needed: nothing is loaded for German
     assert align_words(samples, segments, "de") == tuple(segments)
     assert align_words(samples, (), "en") == ()
@@ -182,3 +182,16 @@ def test_an_altered_asset_is_refused(tmp_path: Path) -> None:
     target.unlink()
     with pytest.raises(ModelError, match=r"asr_waveform\.hama is missing"):
         asset_paths(tmp_path)
+
+
+def test_the_transcriber_aligns_its_words(utterance: tuple) -> None:
+    """The default transcriber (VIDIGEST_ALIGN_WORDS on) returns the aligned times, window by
+    window; the same text as with Whisper's own times."""
+    _, refs, whisper_segments, path = utterance
+    segments = WhisperTranscriber("fast").transcribe(path).segments
+    assert [w.text for s in segments for w in s.words] == [
+        w.text for s in whisper_segments for w in s.words
+    ]
+    ours = boundary_errors(matched(refs, words_of(segments)))
+    whisper = boundary_errors(matched(refs, words_of(whisper_segments)))
+    assert ours.mean() < 0.5 * whisper.mean() and ours.mean() < 0.08

@@ -22,6 +22,7 @@ from vidigest.common.exceptions import ModelError
 from vidigest.common.types import NullProgress, ProgressReporter, Segment, Transcript
 from vidigest.config import Settings
 from vidigest.media.probe import check_duration, probe_media
+from vidigest.modules.transcription.alignment import align_words
 from vidigest.modules.transcription.audio import SAMPLE_RATE, iter_audio
 from vidigest.modules.transcription.kernels import pin_cpu_kernels
 from vidigest.modules.transcription.language import check_language, detect_language
@@ -91,6 +92,7 @@ class WhisperTranscriber:
         cpu_isa: str = "AVX2",
         language_windows: int = 3,
         max_media_seconds: float = 0.0,
+        align_words: bool = True,
     ) -> None:
         self.spec = model
         self.device = device
@@ -103,6 +105,7 @@ class WhisperTranscriber:
         self.data_dir = data_dir  # where "accurate" is joined; other models do not need it
         self.cpu_isa = cpu_isa
         self.max_media_seconds = max_media_seconds  # the audio one file may hold; 0: no limit
+        self.align_words = align_words  # refine word times by forced alignment (English)
         if guard_seconds is None:
             guard_seconds = min(5.0, window_seconds / 4)
         if window_seconds < 4.0 or not 0 < guard_seconds <= window_seconds / 2:
@@ -130,6 +133,7 @@ class WhisperTranscriber:
             data_dir=settings.data_dir,
             cpu_isa=settings.asr_cpu_isa,
             max_media_seconds=settings.max_media_seconds,
+            align_words=settings.align_words,
         )
 
     @property
@@ -308,11 +312,23 @@ class WhisperTranscriber:
                         (offset + cut) / sr,
                     )
                 limit = (offset + audio.size) / sr
-                before = len(out.segments)
+                before, floor = len(out.segments), out.last_end
                 for seg in kept:
                     out.add(seg, offset / sr, limit)
-                progress.update("transcribe", (offset + cut) / sr)
                 result_language = fixed or locked or detected or "en"
+                if self.align_words and len(out.segments) > before:
+                    # only the audio before the cut: no word moves into the next window
+                    out.replace_from(
+                        before,
+                        align_words(
+                            audio[:cut],
+                            out.segments[before:],
+                            result_language,
+                            offset=offset / sr,
+                        ),
+                        floor,
+                    )
+                progress.update("transcribe", (offset + cut) / sr)
                 yield Window(
                     start=offset / sr,
                     end=(offset + cut) / sr,

@@ -11,6 +11,7 @@ start, kept monotonic and within the duration.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,3 +179,27 @@ class Accumulator:
             )
         )
         self._last_end = end
+
+    @property
+    def last_end(self) -> float:
+        """Where the next segment may start at the earliest."""
+        return self._last_end
+
+    def replace_from(self, position: int, segments: Sequence[Segment], floor: float) -> None:
+        """Put `segments` (the same ones with refined times: word alignment) in place of those
+        collected from `position` on, kept in order: none starts before `floor` (where the
+        segments before them ended) or before the previous one's end."""
+        kept: list[Segment] = []
+        for seg in segments:
+            start = max(seg.start, floor)
+            end = max(seg.end, start)
+            words = tuple(
+                w.model_copy(update={"start": max(w.start, start), "end": max(w.end, start)})
+                if w.start < start
+                else w
+                for w in seg.words
+            )
+            kept.append(seg.model_copy(update={"start": start, "end": end, "words": words}))
+            floor = end
+        self.segments[position:] = kept
+        self._last_end = max(self._last_end, floor)
