@@ -12,9 +12,9 @@ Both models come from the pinned PyPI wheel ``hama==1.7.0`` (Apache-2.0; its onl
 numpy; a ctypes engine plus `.hama` weight files). Its English phoneme ASR and G2P are used;
 the assets' sha256 are checked before they are loaded, like every model of vidigest.
 
-Where to call it: after Whisper, before speakers are assigned to words and before segments are
-stored, on the same 16 kHz mono samples Whisper decoded, window by window for long media:
-`align_words(window_audio, window_segments, language, offset=window_start)`. It is
+Where it runs: `WhisperTranscriber.iter_windows`, in every window after Whisper and before the
+window is stored (so before speakers are assigned to words), on the window's audio up to its
+cut: `align_words(window_audio, window_segments, language, offset=window_start)`. It is
 deterministic, so a resumed transcription aligns its windows as an uninterrupted one does. It
 never raises for content: words it cannot align (numbers, symbols, text the G2P rejects) keep
 Whisper's times, an unsupported language returns the segments unchanged, and no word leaves
