@@ -57,8 +57,9 @@ class Settings(BaseSettings):
     # seconds of audio decoded per window (memory stays flat; long media resume at a window)
     asr_window_seconds: float = Field(default=300.0, ge=4)
     # refine Whisper's word times by forced alignment (hama's phoneme model; English only,
-    # other languages keep Whisper's): word boundaries ~3x closer, RTF +0.05-0.1 on 2 cores
-    align_words: bool = True
+    # other languages keep Whisper's): word boundaries ~3x closer, but RTF +0.08 on 2 cores,
+    # more than batched decoding itself takes, so it is asked for, not on by default
+    align_words: bool = False
     # CPU kernel family of CTranslate2 + MKL on x86-64, so transcripts match across machines;
     # "auto": the fastest the CPU has (results then differ between CPU generations)
     asr_cpu_isa: Literal["auto", "GENERIC", "AVX", "AVX2", "AVX512"] = "AVX2"

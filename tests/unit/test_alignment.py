@@ -41,7 +41,7 @@ def utterance(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, lis
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    transcript = WhisperTranscriber("fast", align_words=False).transcribe(path)  # Whisper's times
+    transcript = WhisperTranscriber("fast").transcribe(path)  # Whisper's own times
     return samples, refs, transcript.segments, path
 
 
@@ -185,10 +185,10 @@ def test_an_altered_asset_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_transcriber_aligns_its_words(utterance: tuple) -> None:
-    """The default transcriber (VIDIGEST_ALIGN_WORDS on) returns the aligned times, window by
+    """With VIDIGEST_ALIGN_WORDS on, the transcriber returns the aligned times, window by
     window; the same text as with Whisper's own times."""
     _, refs, whisper_segments, path = utterance
-    segments = WhisperTranscriber("fast").transcribe(path).segments
+    segments = WhisperTranscriber("fast", align_words=True).transcribe(path).segments
     assert [w.text for s in segments for w in s.words] == [
         w.text for s in whisper_segments for w in s.words
     ]

@@ -92,7 +92,7 @@ class WhisperTranscriber:
         cpu_isa: str = "AVX2",
         language_windows: int = 3,
         max_media_seconds: float = 0.0,
-        align_words: bool = True,
+        align_words: bool = False,
     ) -> None:
         self.spec = model
         self.device = device
