@@ -252,7 +252,9 @@ class Vidigest:
             dead_letter=DeadLetterTable(self.database.session_factory),
         )
         for stage in STAGES.values():
-            broker.subscribe(self.settings.topic(stage.topic), stage.consumer, self.handler(stage))
+            handler = self.handler(stage)
+            for topic in stage.topics:
+                broker.subscribe(self.settings.topic(topic), stage.consumer, handler)
         relay = OutboxRelay(
             self.database.session_factory,
             broker,

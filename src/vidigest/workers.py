@@ -72,7 +72,7 @@ def run_worker(
     try:
         KafkaWorker(
             settings,
-            [settings.topic(stage.topic)],
+            [settings.topic(topic) for topic in stage.topics],
             vidigest.handler(stage),
             settings.topic(DEAD_LETTER_TOPIC),
             group_id=f"{settings.consumer_group}.{stage.consumer}",

@@ -46,6 +46,9 @@ class EventType(StrEnum):
     VIDEO_REGISTERED = "video.registered"
     TRANSCRIPTION_COMPLETED = "transcription.completed"
     SUMMARY_COMPLETED = "summary.completed"
+    # a user corrected a completed transcript (segment text or speaker, find and replace): the
+    # summary stage summarises it again; any other consumer (an index of the text) may follow
+    TRANSCRIPT_EDITED = "transcript.edited"
     VIDEO_FAILED = "video.failed"
 
     @property

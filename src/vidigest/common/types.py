@@ -133,6 +133,18 @@ class TranscriptionCompleted(_Frozen):
     language: str
 
 
+class TranscriptEdited(_Frozen):
+    """A completed transcript was corrected. `revision` counts the edits of the transcript
+    (1 after the first); a consumer that finds the stored revision newer than the event's may
+    skip it: a later event follows for that one. `segments` are the positions changed."""
+
+    video_id: Identifier
+    transcript_id: Identifier
+    revision: int = Field(ge=1)
+    segments: tuple[int, ...] = Field(default=(), max_length=100_000)
+    kind: str = Field(pattern=r"^(edit|replace)$")  # one segment edited, or find and replace
+
+
 class SummaryCompleted(_Frozen):
     video_id: Identifier
     summary_id: Identifier

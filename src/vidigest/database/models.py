@@ -7,6 +7,7 @@ from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import (
     TranscriptRecord,
     TranscriptSegment,
+    TranscriptSegmentVersion,
     TranscriptSpeaker,
     TranscriptTurn,
     TranscriptWord,
@@ -20,6 +21,7 @@ __all__ = [
     "ProcessedMessage",
     "TranscriptRecord",
     "TranscriptSegment",
+    "TranscriptSegmentVersion",
     "TranscriptSpeaker",
     "TranscriptTurn",
     "TranscriptWord",

@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     TIMEOUT = "timeout"
     CONFLICT = "conflict"
+    EDIT_CONFLICT = "edit_conflict"  # a correction made on a version that changed since
     PAYLOAD_TOO_LARGE = "payload_too_large"
     MEDIA_TOO_LONG = "media_too_long"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -77,6 +78,7 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.NOT_FOUND: 404,
         ErrorCode.TIMEOUT: 408,
         ErrorCode.CONFLICT: 409,
+        ErrorCode.EDIT_CONFLICT: 409,  # the answer carries `current`: the segment as it is
         ErrorCode.PAYLOAD_TOO_LARGE: 413,  # the request body
         ErrorCode.MEDIA_TOO_LONG: 413,  # the media's duration (VIDIGEST_MAX_MEDIA_SECONDS)
         ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,  # the request's Content-Type, or unreadable media
@@ -110,11 +112,12 @@ class ApiError(VidigestError):
     server path, no SQL). A `VidigestError`, so the CLI, which reuses the registration sources,
     prints it as one line too."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, /, **extra: Any) -> None:
         super().__init__(message)
         self.code = code
         self.status = code.status
         self.message = message
+        self.extra = extra  # fields beside `error` in the answer (JSON-serialisable)
 
 
 def envelope(
@@ -181,7 +184,7 @@ def _validation_message(errors: list[Any]) -> str:
 
 def _answer(request: Request, exc: ApiError) -> JSONResponse:
     log_refusal(request.scope, exc.status, exc.code, exc.message)
-    return error_response(exc.code, exc.message)
+    return error_response(exc.code, exc.message, **exc.extra)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -151,7 +151,7 @@ class MessageHandler(Generic[ResultT]):
     def _decode(self, message: Message) -> tuple[Event, str]:
         """The event and its video id; MalformedMessageError if either is not usable."""
         event = decode_event(message)
-        if event.event_type is not self.step.stage.consumes:
+        if event.event_type not in self.step.stage.events:
             raise MalformedMessageError(
                 f"{self.consumer} does not handle {event.event_type.value} events"
             )
