@@ -126,7 +126,7 @@ def to_pdf(t: Transcript, title: str) -> bytes:
             pdf.set_font("DejaVu", "B", 11)
             pdf.multi_cell(0, 5.5, speaker, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 11)
-        pdf.multi_cell(0, 5.5, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5.5, text, align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1.5)
     return bytes(pdf.output())
 
