@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +20,9 @@ from vidigest import __version__
 from vidigest.common.constants import VideoStatus
 from vidigest.common.exceptions import VidigestError
 from vidigest.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vidigest.database.session import Database
 
 app = typer.Typer(
     name="vidigest",
@@ -40,6 +43,10 @@ voices_app = typer.Typer(
     help="Voice profiles: named voices later videos are matched against.", no_args_is_help=True
 )
 app.add_typer(speakers_app, name="speakers")
+transcript_app = typer.Typer(
+    help="Correct a transcript (the recognised text is kept) and export it.", no_args_is_help=True
+)
+app.add_typer(transcript_app, name="transcript")
 app.add_typer(voices_app, name="voices")
 
 out = Console()
@@ -367,6 +374,155 @@ def voices_delete(voice_id: Annotated[str, typer.Argument(help="The voice profil
     with db_session_context(database.session_factory) as session:
         VoiceProfileService(session).delete(voice_id)
     out.print(f"deleted {voice_id}")
+
+
+def _resummarize(settings: Settings) -> None:
+    """Embedded: run the summary of the corrected transcript now (distributed: the workers)."""
+    from vidigest.app import Vidigest
+
+    if not settings.embedded:
+        out.print("the summary workers summarise it again")
+        return
+    vidigest = Vidigest.open(settings)
+    try:
+        vidigest.embedded_runtime().run_until_idle()
+    finally:
+        vidigest.close()
+    out.print("summary updated")
+
+
+def _edits() -> tuple[Settings, Database]:
+    from vidigest.app import open_database
+
+    settings = _settings()
+    return settings, open_database(settings, migrate=settings.embedded)
+
+
+@transcript_app.command("show")
+def transcript_show(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
+    """List the segments: index, version, start, speaker, text (an edit names index)."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    _, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        revision, segments = TranscriptEditService(session).segments(video_id)
+    table = Table("#", "version", "start", "speaker", "text", title=f"revision {revision}")
+    for s in segments:
+        version = f"{s.version}*" if s.edited else str(s.version)
+        table.add_row(str(s.index), version, f"{s.start:.1f}", s.speaker or "-", s.text.strip())
+    out.print(table)
+
+
+@transcript_app.command("edit")
+def transcript_edit(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    segment: Annotated[int, typer.Argument(min=0, help="The segment's index (transcript show).")],
+    text: Annotated[str | None, typer.Argument(help="The corrected text.")] = None,
+    speaker: Annotated[
+        str | None, typer.Option("--speaker", help="A speaker label, e.g. SPEAKER_2.")
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", min=1, help="Refuse if the segment is not at this version any more."
+        ),
+    ] = None,
+) -> None:
+    """Correct a segment's text (and/or speaker); the summary is made again."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    if text is None and speaker is None:
+        raise VidigestError("give the corrected text, --speaker, or both")
+    settings, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        edits = TranscriptEditService(session)
+        if version is None:
+            _, segments = edits.segments(video_id)
+            seen = next((s.version for s in segments if s.index == segment), 1)
+        else:
+            seen = version
+        after, revision = edits.edit_segment(
+            video_id, segment, version=seen, text=text, speaker=speaker
+        )
+    out.print(f"segment {after.index} is at version {after.version} (revision {revision})")
+    if after.version != seen:
+        _resummarize(settings)
+
+
+@transcript_app.command("replace")
+def transcript_replace(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    find: Annotated[str, typer.Argument(help="Text to find (literal, not a pattern).")],
+    replacement: Annotated[str, typer.Argument(help="What replaces it.")],
+    match_case: Annotated[bool, typer.Option("--match-case", help="Case matters.")] = False,
+    whole_word: Annotated[bool, typer.Option("--whole-word", help="Whole words only.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change, change nothing.")
+    ] = False,
+) -> None:
+    """Find and replace across a transcript; the summary is made again."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    settings, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        result = TranscriptEditService(session).replace(
+            video_id,
+            find,
+            replacement,
+            match_case=match_case,
+            whole_word=whole_word,
+            apply=not dry_run,
+        )
+    for change in result.changes:
+        out.print(f"{change.index}: {change.before.strip()}\n -> {change.after}", markup=False)
+    verb = "would change" if dry_run else "changed"
+    out.print(f"{result.count} occurrence(s) in {result.segments} segment(s) {verb}")
+    if result.applied:
+        _resummarize(settings)
+
+
+@transcript_app.command("history")
+def transcript_history(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    segment: Annotated[int, typer.Argument(min=0, help="The segment's index.")],
+) -> None:
+    """Every version of a segment, the recognised text first."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    _, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        versions = TranscriptEditService(session).history(video_id, segment)
+    table = Table("version", "source", "at", "speaker", "text")
+    for v in versions:
+        at = v.created_at.isoformat(timespec="seconds") if v.created_at else "-"
+        table.add_row(str(v.version), v.source, at, v.speaker or "-", v.text.strip())
+    out.print(table)
+
+
+@transcript_app.command("export")
+def transcript_export(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    output: Annotated[Path, typer.Argument(help="The file to write (.docx or .pdf).")],
+) -> None:
+    """Write the transcript as DOCX or PDF (by the file's suffix), corrections included."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.documents import document
+    from vidigest.modules.transcription.service import TranscriptService
+    from vidigest.modules.videos.service import VideoService
+
+    suffix = output.suffix.lower()
+    if suffix not in (".docx", ".pdf"):
+        raise VidigestError("the output file must end in .docx or .pdf")
+    _, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        title = VideoService(session).get(video_id).filename
+        transcript = TranscriptService(session).load(video_id)
+    output.write_bytes(document(transcript, "docx" if suffix == ".docx" else "pdf", title))
+    out.print(str(output))
 
 
 @db_app.command("upgrade")
