@@ -227,6 +227,7 @@ async function loadTranscript(id) {
     return item;
   }));
   showSpeakers(id, speakers, order);
+  if (window.VidigestEdit) await window.VidigestEdit.attach(id);  // corrections: edit.js
 }
 
 function showSpeakers(id, speakers, order) {
