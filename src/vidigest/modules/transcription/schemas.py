@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidigest.modules.speakers.schemas import LABEL_PATTERN
 from vidigest.modules.transcription.editing import (
     MAX_FIND,
     MAX_REPLACEMENT,
@@ -61,6 +62,7 @@ class SegmentEdit(BaseModel):
     speaker: str | None = Field(
         default=None,
         max_length=32,
+        pattern=LABEL_PATTERN,
         description='A speaker label of this transcript ("SPEAKER_2"); null: unchanged',
     )
 
