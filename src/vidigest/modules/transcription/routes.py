@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from vidigest.http.deps import SessionDep
+from vidigest.http.deps import SessionDep, StateDep
 from vidigest.http.errors import ApiError, ErrorCode, error_responses
 from vidigest.http.security import content_disposition
 from vidigest.modules.transcription.documents import DOCUMENT_TYPES, DocumentError, document
@@ -110,7 +110,12 @@ def list_segments(video_id: str, session: SessionDep) -> SegmentList:
     responses=error_responses(404, 409, 422),
 )
 def edit_segment(
-    video_id: str, index: Index, body: SegmentEdit, session: SessionDep
+    video_id: str,
+    index: Index,
+    body: SegmentEdit,
+    session: SessionDep,
+    state: StateDep,
+    after: BackgroundTasks,
 ) -> EditedSegment:
     try:
         segment, revision = TranscriptEditService(session).edit_segment(
@@ -118,6 +123,7 @@ def edit_segment(
         )
     except (EditConflictError, InvalidEditError) as exc:
         raise _refused(exc) from exc
+    after.add_task(state.wake_workers)  # once committed: the summary is made again (embedded)
     return EditedSegment(**SegmentOut.of(segment).model_dump(), revision=revision)
 
 
@@ -140,7 +146,13 @@ def segment_history(video_id: str, index: Index, session: SessionDep) -> Segment
     summary="Find and replace across the transcript (or preview: count and list the changes)",
     responses=error_responses(404, 409, 422),
 )
-def replace_in_transcript(video_id: str, body: ReplaceRequest, session: SessionDep) -> ReplaceOut:
+def replace_in_transcript(
+    video_id: str,
+    body: ReplaceRequest,
+    session: SessionDep,
+    state: StateDep,
+    after: BackgroundTasks,
+) -> ReplaceOut:
     try:
         result = TranscriptEditService(session).replace(
             video_id,
@@ -153,4 +165,6 @@ def replace_in_transcript(video_id: str, body: ReplaceRequest, session: SessionD
         )
     except (EditConflictError, InvalidEditError) as exc:
         raise _refused(exc) from exc
+    if result.applied:
+        after.add_task(state.wake_workers)  # once committed: the summary is made again
     return ReplaceOut.of(video_id, result)
