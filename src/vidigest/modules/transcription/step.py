@@ -19,6 +19,7 @@ from vidigest.common.types import (
     ProgressFactory,
     ProgressReporter,
     Segment,
+    Task,
     Transcript,
     TranscriptionCompleted,
     VideoRegistered,
@@ -57,6 +58,7 @@ class Transcriber(Protocol):
         progress: ProgressReporter | None = ...,
         stream_index: int = ...,
         start_at: float = ...,
+        task: Task = ...,
     ) -> Transcript: ...
 
     def iter_windows(
@@ -69,6 +71,7 @@ class Transcriber(Protocol):
         start_at: float = ...,
         first_index: int = ...,
         previous_end: float | None = ...,
+        task: Task = ...,
     ) -> Iterator[Window]: ...
 
 
@@ -129,6 +132,7 @@ class TranscriptionStep:
             start_at=resume_at,
             first_index=stored,
             previous_end=partial.last_end if partial else None,
+            task=payload.task or "transcribe",
         )
         for window in windows:
             if window.last:
