@@ -53,6 +53,8 @@ from vidigest.modules.videos.service import VideoService
 from vidigest.modules.videos.sources import ReceivedUpload
 
 WHISPER_1 = "whisper-1"  # the name OpenAI's clients send: the server's default model
+# OpenAI's newer transcription models, which its reference examples name: the default here too
+DEFAULT_ALIASES = frozenset({"gpt-4o-transcribe", "gpt-4o-mini-transcribe"})
 OWNER = "vidigest"
 # statuses at which the transcript is stored (the summary may still be running)
 TRANSCRIPT_READY = frozenset(
@@ -100,10 +102,13 @@ def _multilingual(spec: str) -> bool:
 
 
 def resolve_model(settings: Settings, model_id: str, task: Task) -> str:
-    """The model spec a request's `model` names, for its task. A translation needs a
+    """The model spec a request's `model` names (OpenAI's gpt-4o-(mini-)transcribe: as
+    whisper-1), for its task. A translation needs a
     multilingual model: `whisper-1` then means the default if it is one, else the `accurate`
     preset; an English-only model named for a translation is a 400."""
     entries = {e.id: e.spec for e in catalogue(settings)}
+    if model_id in DEFAULT_ALIASES:
+        model_id = WHISPER_1
     if model_id not in entries:
         names = ", ".join(entries)
         raise ApiError(
