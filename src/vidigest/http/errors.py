@@ -8,7 +8,8 @@ statuses (400 for a request it cannot use, where we answer 415 or 422): `openai_
 
 A code names one cause and always comes with the same status (`ErrorCode` and its `STATUS`
 table below are the only place that pairs them), so a client can switch on the code alone; a
-status may carry several codes where clients must tell causes apart (413: the body is too big, or the media plays too long).
+status may carry several codes where clients must tell causes apart (413: the body is too big,
+or the media plays too long).
 
 This module imports no feature: `modules/videos/sources.py` raises `ApiError` from below the
 routes without an import circle.
