@@ -204,6 +204,10 @@ def test_translation_into_english_on_the_multilingual_model(
     assert not {"heute", "wetter", "gehen"} & words, result.text
     video = next(v for v in _videos(server) if v["filename"] == audio["german"].name)
     assert video["model"] == "accurate"
+    stored = httpx.get(
+        f"{server}/videos/{video['id']}/transcript", headers={"X-API-Key": KEY}, timeout=30
+    ).json()
+    assert stored["language"] == "en" and stored["text"] == result.text  # the text's language
     # the same German speech transcribed (not translated) stays German: a different video
     with audio["german"].open("rb") as f:
         german = client.audio.transcriptions.create(model="accurate", file=f)

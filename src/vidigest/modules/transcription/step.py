@@ -136,13 +136,17 @@ class TranscriptionStep:
         )
         for window in windows:
             if window.last:
+                # a translation's text is English: the complete transcript says so (summary,
+                # keywords and exports read it); the windows stored for a resume keep the
+                # spoken language, which a resumed translation must decode with
+                translated = payload.task == "translate"
                 result = TranscriptionResult(
                     transcript_id=transcript_id,
                     stored_segments=stored,
                     resume_at=resume_at,
                     pending=(*pending, *window.segments),
-                    language=window.language,
-                    language_probability=window.language_probability,
+                    language="en" if translated else window.language,
+                    language_probability=None if translated else window.language_probability,
                     duration=window.duration,
                     model=window.model,
                 )
