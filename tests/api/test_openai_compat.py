@@ -19,6 +19,7 @@ from vidigest.common.constants import EventType
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.models import OutboxEvent
 from vidigest.modules.videos.models import Video
+from vidigest.modules.videos.service import VideoService
 
 KEY = "sk-test-key"
 
@@ -172,6 +173,13 @@ def test_the_request_becomes_a_video_and_waits_for_it(
             payloads = {e.aggregate_id: e.payload["payload"] for e in events}
             assert "task" not in payloads[rows[0].id]
             assert payloads[rows[1].id]["task"] == "translate"  # type: ignore[index]
+            VideoService(session).fail(rows[0].id, "transcription", "the worker gave up")
+        # a FAILED video asked for again is queued again, not registered twice
+        error = openai_error(transcribe(client, clip, language="en"), 504)
+        assert rows[0].id in error["message"]
+        video = client.get(f"/videos/{rows[0].id}").json()
+        assert (video["status"], video["error"]) == ("REGISTERED", None)
+        assert client.get("/videos").json()["total"] == 2
     finally:
         database.dispose()
 
