@@ -136,6 +136,27 @@ _OPENAI_CODES: Final[Mapping[str, str]] = MappingProxyType(
 )
 
 
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str  # invalid_request_error, permission_error, rate_limit_error, server_error
+    param: str | None  # the request field at fault
+    code: str | None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Every error answer of the OpenAI-compatible routes."""
+
+    error: OpenAIErrorBody
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries: these statuses answer OpenAI's error shape."""
+    return {
+        status: {"model": OpenAIErrorResponse, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
 def openai_type(status: int) -> str:
     """OpenAI's error `type` for a status."""
     if status == 401:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from vidigest.common.exceptions import MediaError
 from vidigest.common.types import Task
 from vidigest.http.deps import SessionFactoryDep, SettingsDep, StateDep
-from vidigest.http.errors import ApiError, ErrorCode, media_problem
+from vidigest.http.errors import ApiError, ErrorCode, media_problem, openai_error_responses
 from vidigest.media.probe import check_duration, probe_media
 from vidigest.modules.openai_compat.schemas import (
     FORM_FIELDS,
@@ -41,7 +41,13 @@ from vidigest.modules.videos.sources import (
     remove_stored_media,
 )
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+# OpenAI's error shape on every status, the app's defaults (401, 404, 422) included; a 422 is
+# answered as 400 here, but the entry is replaced so that none documents the other envelope
+router = APIRouter(
+    prefix="/v1",
+    tags=["openai-compatible"],
+    responses=openai_error_responses(400, 401, 404, 422),
+)
 
 _FORM: dict[str, Any] = {
     "type": "object",
@@ -76,7 +82,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "text/plain": {},
         },
     },
-    504: {"description": "not transcribed within VIDIGEST_OPENAI_WAIT_SECONDS (names the video)"},
+    **openai_error_responses(413, 500, 504),
 }
 _OPENAPI = {
     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM}}}
