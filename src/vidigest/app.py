@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
 from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
-from vidigest.common.types import ProgressReporter
+from vidigest.common.types import ProgressReporter, Task
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database, db_session_context
@@ -44,6 +44,7 @@ class Registration(TypedDict):
     speakers: str | None  # "auto", "off", a count; None: VIDIGEST_SPEAKERS
     min_speakers: int | None
     max_speakers: int | None
+    task: Task  # transcribe, or translate into English
 
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
@@ -163,6 +164,7 @@ class Vidigest:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: Task = "transcribe",
     ) -> Video:
         """Copy `source` into the shared storage directory, then register the copy.
 
@@ -186,6 +188,7 @@ class Vidigest:
                 speakers=speakers,
                 min_speakers=min_speakers,
                 max_speakers=max_speakers,
+                task=task,
             )
             return self._register(target, "upload", uri, name, options)
         except BaseException:
@@ -202,6 +205,7 @@ class Vidigest:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: Task = "transcribe",
     ) -> Video:
         """Register a file the workers can read where it is.
 
@@ -219,6 +223,7 @@ class Vidigest:
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=task,
         )
         if readable(str(path)) != str(path):
             return self.register_upload(path, **options)

@@ -60,6 +60,14 @@ ModelOption = Annotated[
 LanguageOption = Annotated[
     str, typer.Option("--language", help="auto (detect) or a language code such as en, de.")
 ]
+TaskOption = Annotated[
+    Literal["transcribe", "translate"],
+    typer.Option(
+        "--task",
+        help="transcribe (in the language spoken) or translate (into English; multilingual "
+        "models such as accurate only).",
+    ),
+]
 AudioTrackOption = Annotated[
     int,
     typer.Option("--audio-track", min=0, help="Audio stream to transcribe (0: the first)."),
@@ -135,6 +143,7 @@ def process(
     ] = None,
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    task: TaskOption = "transcribe",
     audio_track: AudioTrackOption = 0,
     speakers: SpeakersOption = None,
     min_speakers: MinSpeakersOption = None,
@@ -169,6 +178,7 @@ def process(
                 speakers=choice,
                 min_speakers=min_speakers,
                 max_speakers=max_speakers,
+                task=task,
             )
             vidigest.embedded_runtime().run_until_idle()
             result = write_outputs(
@@ -192,6 +202,7 @@ def transcribe(
     fmt: Annotated[TranscriptFormat, typer.Option("--format", help="Output format.")] = "txt",
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    task: TaskOption = "transcribe",
     audio_track: AudioTrackOption = 0,
     speakers: SpeakersOption = None,
     min_speakers: MinSpeakersOption = None,
@@ -216,7 +227,11 @@ def transcribe(
         err.print("vidigest: this build has no speaker diarization; --speakers is ignored")
     with RichProgress(err) as bars:
         transcript = models.transcriber(model).transcribe(
-            file, language=_language(language), progress=bars, stream_index=audio_track
+            file,
+            language=_language(language),
+            progress=bars,
+            stream_index=audio_track,
+            task=task,
         )
         if diarizer_for is not None and transcript.segments:
             found = diarize_file(
@@ -540,6 +555,7 @@ def submit(
     file: Annotated[Path, typer.Argument(help="A video or audio file.")],
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    task: TaskOption = "transcribe",
     audio_track: AudioTrackOption = 0,
     speakers: SpeakersOption = None,
     min_speakers: MinSpeakersOption = None,
@@ -562,6 +578,7 @@ def submit(
             speakers=choice,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=task,
         )
     finally:
         vidigest.close()

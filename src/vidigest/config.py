@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # longest media accepted (seconds; 0: no limit): checked on the duration a file declares at
     # registration, and again on the audio the transcription worker decodes
     max_media_seconds: float = Field(default=6 * 3600.0, ge=0)
+    # the OpenAI-compatible routes (/v1/audio/...): how long a request waits for its transcript
+    # before it answers 504 naming the video (which goes on; the same request later finds it)
+    openai_wait_seconds: float = Field(default=600.0, ge=0)
 
     @field_validator("asr_cpu_isa", mode="before")
     @classmethod

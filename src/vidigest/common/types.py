@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -17,6 +17,9 @@ from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 # A path without NUL bytes (the OS rejects those) and of sane length.
 MediaPath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
+# What Whisper does with the speech: write it down in its language, or translate it to English.
+Task = Literal["transcribe", "translate"]
+TASKS: tuple[Task, ...] = ("transcribe", "translate")
 
 
 class _Frozen(BaseModel):
@@ -124,6 +127,8 @@ class VideoRegistered(_Frozen):
     speakers: str | None = Field(default=None, pattern=SPEAKERS_PATTERN)
     min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
     max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    # the Whisper task; None: transcribe. Left out of the message when None (as the speakers).
+    task: Task | None = None
 
 
 class TranscriptionCompleted(_Frozen):

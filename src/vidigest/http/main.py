@@ -39,6 +39,7 @@ from vidigest.http.security import (
 from vidigest.http.security_log import configure_security_log
 from vidigest.messaging.worker_thread import EmbeddedWorkerThread
 from vidigest.modules.health.routes import router as health_router
+from vidigest.modules.openai_compat.routes import router as openai_router
 from vidigest.modules.search.routes import router as search_router
 from vidigest.modules.speakers.routes import router as speakers_router
 from vidigest.modules.summary.routes import router as summary_router
@@ -123,7 +124,14 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outside the guard: its refusals are counted too
 
     app.include_router(health_router)
-    routers = (videos_router, transcription_router, summary_router, search_router, speakers_router)
+    routers = (
+        videos_router,
+        transcription_router,
+        summary_router,
+        search_router,
+        speakers_router,
+        openai_router,
+    )
     for router in routers:
         app.include_router(router, dependencies=[AuthDep])
 

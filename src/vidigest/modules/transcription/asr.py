@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vidigest.common.exceptions import ModelError
-from vidigest.common.types import NullProgress, ProgressReporter, Segment, Transcript
+from vidigest.common.types import NullProgress, ProgressReporter, Segment, Task, Transcript
 from vidigest.config import Settings
 from vidigest.media.probe import check_duration, probe_media
 from vidigest.modules.transcription.alignment import align_words
@@ -184,12 +184,14 @@ class WhisperTranscriber:
         progress: ProgressReporter | None = None,
         stream_index: int = 0,
         start_at: float = 0.0,
+        task: Task = "transcribe",
     ) -> Transcript:
         """Transcribe audio stream `stream_index` of a media file (from `start_at` seconds).
 
         `language` (e.g. "en", "de"; None or "auto" to detect) applies to multilingual models;
-        English-only models always transcribe English. Progress stages: "decode" and
-        "transcribe", both in seconds of audio with total = the media duration.
+        English-only models always transcribe English. `task` "translate" writes the speech
+        down in English (multilingual models only: ModelError otherwise). Progress stages:
+        "decode" and "transcribe", both in seconds of audio with total = the media duration.
         Raises MediaError subclasses for bad media and ModelError for model problems.
         """
         segments: list[Segment] = []
@@ -200,6 +202,7 @@ class WhisperTranscriber:
             progress=progress,
             stream_index=stream_index,
             start_at=start_at,
+            task=task,
         ):
             segments.extend(window.segments)
         assert window is not None  # iter_windows yields at least the last window
@@ -221,6 +224,7 @@ class WhisperTranscriber:
         start_at: float = 0.0,
         first_index: int = 0,
         previous_end: float | None = None,
+        task: Task = "transcribe",
     ) -> Iterator[Window]:
         """Transcribe window by window, yielding each as soon as it is decoded (the last one
         always, even when empty).
@@ -240,6 +244,11 @@ class WhisperTranscriber:
         model_name = self.resolved.name
         language = None if language in (None, "", "auto") else check_language(language)
         fixed: str | None  # the language to transcribe in, known up front
+        if task == "translate" and not model.model.is_multilingual:
+            raise ModelError(
+                f"the model {model_name} is English-only: it cannot translate "
+                "(use a multilingual model such as the 'accurate' preset)"
+            )
         if not model.model.is_multilingual:
             if language not in (None, "en"):
                 log.warning("%s is English-only: transcribing %s as English", self.spec, path)
@@ -293,7 +302,7 @@ class WhisperTranscriber:
                             language_now = detected = vote.language
                             detected_probability = vote.probability
                     if language_now is not None:  # else the VAD heard nothing to transcribe
-                        segments = self._run(model, audio, language_now)
+                        segments = self._run(model, audio, language_now, task)
                     if segments and locked is None and fixed is None:
                         locked = detected  # speech heard: keep its language for the file
                 if last:
@@ -316,6 +325,8 @@ class WhisperTranscriber:
                 for seg in kept:
                     out.add(seg, offset / sr, limit)
                 result_language = fixed or locked or detected or "en"
+                # a translation is English text, whatever was spoken
+                text_language = "en" if task == "translate" else result_language
                 if self.align_words and len(out.segments) > before:
                     # only the audio before the cut: no word moves into the next window
                     out.replace_from(
@@ -323,7 +334,7 @@ class WhisperTranscriber:
                         align_words(
                             audio[:cut],
                             out.segments[before:],
-                            result_language,
+                            text_language,
                             offset=offset / sr,
                         ),
                         floor,
@@ -349,7 +360,9 @@ class WhisperTranscriber:
         progress.finish("decode")
         progress.finish("transcribe")
 
-    def _run(self, model: Any, audio: Audio, language: str) -> list[RawSegment]:
+    def _run(
+        self, model: Any, audio: Audio, language: str, task: Task = "transcribe"
+    ) -> list[RawSegment]:
         """The segments of one window (times relative to it).
 
         batch_size > 1: faster-whisper's BatchedInferencePipeline. Its VAD (speech chunks of at
@@ -366,6 +379,7 @@ class WhisperTranscriber:
             segments, _info = BatchedInferencePipeline(model).transcribe(
                 audio,
                 language=language,
+                task=task,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 vad_filter=True,
@@ -377,6 +391,7 @@ class WhisperTranscriber:
             segments, _info = model.transcribe(
                 audio,
                 language=language,
+                task=task,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 vad_filter=True,

@@ -19,6 +19,7 @@ from vidigest.common.types import (
     ProgressFactory,
     ProgressReporter,
     Segment,
+    Task,
     Transcript,
     TranscriptionCompleted,
     VideoRegistered,
@@ -57,6 +58,7 @@ class Transcriber(Protocol):
         progress: ProgressReporter | None = ...,
         stream_index: int = ...,
         start_at: float = ...,
+        task: Task = ...,
     ) -> Transcript: ...
 
     def iter_windows(
@@ -69,6 +71,7 @@ class Transcriber(Protocol):
         start_at: float = ...,
         first_index: int = ...,
         previous_end: float | None = ...,
+        task: Task = ...,
     ) -> Iterator[Window]: ...
 
 
@@ -129,16 +132,21 @@ class TranscriptionStep:
             start_at=resume_at,
             first_index=stored,
             previous_end=partial.last_end if partial else None,
+            task=payload.task or "transcribe",
         )
         for window in windows:
             if window.last:
+                # a translation's text is English: the complete transcript says so (summary,
+                # keywords and exports read it); the windows stored for a resume keep the
+                # spoken language, which a resumed translation must decode with
+                translated = payload.task == "translate"
                 result = TranscriptionResult(
                     transcript_id=transcript_id,
                     stored_segments=stored,
                     resume_at=resume_at,
                     pending=(*pending, *window.segments),
-                    language=window.language,
-                    language_probability=window.language_probability,
+                    language="en" if translated else window.language,
+                    language_probability=None if translated else window.language_probability,
                     duration=window.duration,
                     model=window.model,
                 )

@@ -55,6 +55,7 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
         "file": {"type": "string", "format": "binary", "description": "The video or audio"},
         "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
         "model": {"type": "string", "enum": ["fast", "accurate"]},
+        "task": {"type": "string", "enum": ["transcribe", "translate"]},
         "speakers": {"type": "string", "pattern": SPEAKERS_PATTERN},
         "min_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
         "max_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
@@ -108,6 +109,8 @@ def _register(
             speakers=options.speakers,
             min_speakers=options.min_speakers,
             max_speakers=options.max_speakers,
+            task=options.task,
+            content_sha256=received.sha256,
         )
 
 
@@ -154,6 +157,7 @@ def _register_download(
             speakers=options.speakers,
             min_speakers=options.min_speakers,
             max_speakers=options.max_speakers,
+            task=options.task,
         )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from vidigest.common.constants import VideoStatus
 from vidigest.common.speakers import MAX_SPEAKER_COUNT, check_bounds, parse_speakers
+from vidigest.common.types import Task
 from vidigest.modules.videos.models import Video
 
 LANGUAGE_PATTERN = r"^(auto|[a-z]{2,3})$"
@@ -85,6 +86,11 @@ class RegisterOptions(BaseModel):
         default=None, pattern=LANGUAGE_PATTERN, description="auto or a code such as en"
     )
     model: Literal["fast", "accurate"] | None = Field(default=None, description="ASR preset")
+    task: Task | None = Field(
+        default=None,
+        description="transcribe (in the language spoken; the default) or translate (into "
+        "English: multilingual models only, such as accurate)",
+    )
     speakers: str | None = Field(
         default=None,
         description="Who said what: auto (find the count), off, or a count from 1 to "
@@ -92,6 +98,12 @@ class RegisterOptions(BaseModel):
     )
     min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
     max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+
+    @model_validator(mode="after")
+    def _translation_model(self) -> Self:
+        if self.task == "translate" and self.model == "fast":
+            raise ValueError("the fast model is English-only: translation needs 'accurate'")
+        return self
 
     @field_validator("speakers")
     @classmethod

@@ -26,7 +26,7 @@ from vidigest.common.constants import (
 from vidigest.common.exceptions import VideoNotFoundError, VideoStateError
 from vidigest.common.speakers import check_bounds, parse_speakers
 from vidigest.common.text import user_reason
-from vidigest.common.types import Event, VideoFailed, VideoRegistered
+from vidigest.common.types import TASKS, Event, VideoFailed, VideoRegistered
 from vidigest.database.base import utcnow, video_result_tables
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
@@ -42,6 +42,15 @@ def _speaker_choice(
     choice = None if speakers is None else parse_speakers(speakers)
     check_bounds(choice or "auto", min_speakers, max_speakers)
     return choice
+
+
+def _task(task: str | None) -> str | None:
+    """The task as stored: None for transcribe (what every video did before tasks existed)."""
+    if task in (None, "transcribe"):
+        return None
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: transcribe or translate")
+    return task
 
 
 class VideoStatusLogService:
@@ -93,6 +102,8 @@ class VideoService:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: str | None = None,
+        content_sha256: str | None = None,
     ) -> Video:
         """Video row + first status entry + `video.registered`, in the caller's transaction.
         `speakers` ("auto", "off", a count; None: the worker's setting) and its bounds are
@@ -112,6 +123,8 @@ class VideoService:
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=_task(task),
+            content_sha256=content_sha256,
         )
         self._emit_registered(video)
         return video
@@ -126,6 +139,7 @@ class VideoService:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: str | None = None,
     ) -> Video:
         """A URL video, DOWNLOADING: no media yet (`media_path` is empty) and no event until
         `complete_download()` stores the file."""
@@ -143,6 +157,7 @@ class VideoService:
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=_task(task),
         )
 
     def _create(self, status: VideoStatus, **values: Any) -> Video:
@@ -177,9 +192,10 @@ class VideoService:
             speakers=video.speakers,
             min_speakers=video.min_speakers,
             max_speakers=video.max_speakers,
+            task=video.task,
         )
         body = payload.model_dump(mode="json")
-        for optional in ("speakers", "min_speakers", "max_speakers"):
+        for optional in ("speakers", "min_speakers", "max_speakers", "task"):
             if body[optional] is None:
                 del body[optional]  # a message an older worker reads too
         self.outbox.add(

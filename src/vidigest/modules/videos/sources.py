@@ -10,6 +10,7 @@ carries a server path.
 from __future__ import annotations
 
 import errno
+import hashlib
 import ipaddress
 import logging
 import os
@@ -146,6 +147,9 @@ class ReceivedUpload:
     size: int
     fields: dict[str, str] = field(default_factory=dict)
     origin: str | None = None  # where it came from, as readable text (server path registration)
+    sha256: str | None = None  # of the uploaded bytes, computed while they were stored
+    # fields a form may repeat ("timestamp_granularities[]"), every value in order
+    lists: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,11 +170,20 @@ class _UploadWriter:
     MAX_FIELD_BYTES; an unknown or repeated field name stops the parse at its headers.
     """
 
-    def __init__(self, storage_dir: Path, max_bytes: int, fields: Collection[str]) -> None:
+    def __init__(
+        self,
+        storage_dir: Path,
+        max_bytes: int,
+        fields: Collection[str],
+        repeated: Collection[str] = (),
+    ) -> None:
         self.storage_dir = storage_dir
         self.max_bytes = max_bytes
-        self.allowed = frozenset(fields)
+        self.repeated = frozenset(repeated)
+        self.allowed = frozenset(fields) | self.repeated
         self.fields: dict[str, str] = {}
+        self.lists: dict[str, list[str]] = {}
+        self._hash = hashlib.sha256()
         self.upload: ReceivedUpload | None = None
         self.parts = 0
         self._part = _Part()
@@ -220,6 +233,7 @@ class _UploadWriter:
                 f"unknown form field {name[:64]!r}; the fields are {expected}",
             )
         if name in self.fields or (name == "file" and self.upload is not None):
+            # a repeated field keeps each value (in `lists`); any other is refused
             raise ApiError(ErrorCode.VALIDATION_ERROR, f"form field {name!r} is given twice")
         self._part.name = name
         if name == "file":
@@ -238,7 +252,9 @@ class _UploadWriter:
         if self._file is not None:
             if self._part.size > self.max_bytes:
                 raise too_large(self.max_bytes)
-            self._file.write(data[start:end])
+            chunk = data[start:end]
+            self._hash.update(chunk)
+            self._file.write(chunk)
         else:
             if self._part.size > MAX_FIELD_BYTES:
                 raise ApiError(
@@ -251,6 +267,11 @@ class _UploadWriter:
             self._file.close()
             self._file = None
             self.upload.size = self._part.size
+            self.upload.sha256 = self._hash.hexdigest()
+        elif self._part.name in self.repeated:
+            self.lists.setdefault(self._part.name, []).append(
+                self._part.data.decode("utf-8", "replace")
+            )
         elif self._part.name is not None:
             self.fields[self._part.name] = self._part.data.decode("utf-8", "replace")
 
@@ -277,11 +298,14 @@ async def receive_multipart(
     storage_dir: Path,
     max_bytes: int,
     fields: Collection[str] = (),
+    repeated: Collection[str] = (),
 ) -> ReceivedUpload:
     """Stream a multipart/form-data body: the part named "file" is written to a new directory
     under `storage_dir` chunk by chunk; over `max_bytes` the upload stops with 413. Text
     fields other than `fields` are refused (422) as soon as their headers are read, and reading
-    stops at the closing boundary: nothing the client adds after it is read."""
+    stops at the closing boundary: nothing the client adds after it is read. Fields in
+    `repeated` may come several times (each value is kept, in `lists`); the sha256 of the file's
+    bytes is computed as they are written (`sha256`)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
@@ -289,7 +313,7 @@ async def receive_multipart(
     body_limit = max_bytes + MULTIPART_OVERHEAD
     if content_length is not None and content_length.isdigit() and int(content_length) > body_limit:
         raise too_large(max_bytes)
-    writer = _UploadWriter(storage_dir, max_bytes, fields)
+    writer = _UploadWriter(storage_dir, max_bytes, fields, repeated)
     try:
         parser = MultipartParser(
             boundary,
@@ -321,6 +345,7 @@ async def receive_multipart(
         writer.discard()
         raise ApiError(ErrorCode.VALIDATION_ERROR, "the form has no complete part named 'file'")
     upload.fields = writer.fields
+    upload.lists = writer.lists
     return upload
 
 
