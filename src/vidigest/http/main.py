@@ -44,6 +44,7 @@ from vidigest.modules.speakers.routes import router as speakers_router
 from vidigest.modules.summary.routes import router as summary_router
 from vidigest.modules.transcription.routes import router as transcription_router
 from vidigest.modules.videos.routes import router as videos_router
+from vidigest.modules.webhooks.routes import router as webhooks_router
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -89,7 +90,11 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     vidigest = Vidigest.open(settings)  # the embedded database migrates itself here
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     workers = None
+    dispatcher = None
     if settings.embedded and run_workers:
+        # webhooks: the fan-out runs with the stages, the dispatcher in a thread of its own
+        dispatcher = vidigest.webhook_dispatcher()
+        vidigest.webhook_wake = dispatcher.wake
         workers = EmbeddedWorkerThread(vidigest.embedded_runtime)
     downloads = vidigest.download_pool(workers.wake if workers is not None else None)
     state = AppState(settings, vidigest, workers, downloads)
@@ -97,6 +102,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         downloads.start()
+        if dispatcher is not None:
+            dispatcher.start()
         if workers is not None:
             workers.start()
         try:
@@ -105,6 +112,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             downloads.stop()  # cancels running downloads: they end FAILED, retryable
             if workers is not None:
                 workers.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             vidigest.close()
 
     app = _App(
@@ -123,7 +132,14 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outside the guard: its refusals are counted too
 
     app.include_router(health_router)
-    routers = (videos_router, transcription_router, summary_router, search_router, speakers_router)
+    routers = (
+        videos_router,
+        transcription_router,
+        summary_router,
+        search_router,
+        speakers_router,
+        webhooks_router,
+    )
     for router in routers:
         app.include_router(router, dependencies=[AuthDep])
 
