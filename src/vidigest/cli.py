@@ -374,9 +374,6 @@ def voices_delete(voice_id: Annotated[str, typer.Argument(help="The voice profil
     out.print(f"deleted {voice_id}")
 
 
-WebhookEventName = Literal["video.completed", "video.failed", "video.progress"]
-
-
 def _webhooks() -> tuple[Settings, Any]:
     from vidigest.app import open_database
 
@@ -395,8 +392,12 @@ def _print_endpoint(endpoint: Any, *, secret: bool = False) -> None:
 def webhooks_add(
     url: Annotated[str, typer.Argument(help="The receiver's http(s) URL.")],
     event: Annotated[
-        list[WebhookEventName] | None,
-        typer.Option("--event", help="Repeat for several; default: video.completed, video.failed."),
+        list[str] | None,
+        typer.Option(
+            "--event",
+            help="video.completed, video.failed or video.progress; repeat for several "
+            "[default: video.completed and video.failed].",
+        ),
     ] = None,
     description: Annotated[str | None, typer.Option(help="A note for people.")] = None,
 ) -> None:
@@ -408,6 +409,10 @@ def webhooks_add(
 
     settings, database = _webhooks()
     check_receiver(url, settings.webhook_network_list)
+    known = [e.value for e in WebhookEventType]
+    unknown = [e for e in event or () if e not in known]
+    if unknown:
+        raise VidigestError(f"unknown event {unknown[0]!r}; expected one of {', '.join(known)}")
     events = [WebhookEventType(e) for e in event] if event else list(DEFAULT_EVENTS)
     with db_session_context(database.session_factory) as session:
         endpoint = WebhookService(session).create_endpoint(url, events, description=description)
