@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,11 +25,11 @@ from vidigest.common.types import Event, VideoFailed
 from vidigest.database.session import Database
 from vidigest.messaging.delivery import Backoff
 from vidigest.messaging.transport import Outcome
+from vidigest.modules.videos.service import fail_video
 from vidigest.modules.webhooks.dispatcher import Dispatcher
 from vidigest.modules.webhooks.egress import Network
 from vidigest.modules.webhooks.fanout import WebhookFanOut
 from vidigest.modules.webhooks.models import WebhookAttempt, WebhookDelivery
-from vidigest.modules.videos.service import fail_video
 from vidigest.modules.webhooks.service import WebhookService
 
 LOOPBACK: list[Network] = [ipaddress.ip_network("127.0.0.0/8")]
@@ -126,7 +125,7 @@ def test_receiver_down_then_up_gets_it_once(
     db: Database, dispatcher: Callable[..., Dispatcher]
 ) -> None:
     receiver = Receiver()
-    endpoint_id, receiver.secret = add_endpoint(db, receiver.url)
+    _, receiver.secret = add_endpoint(db, receiver.url)
     (owed,) = fan_out(db, fail_event(db))
     dispatcher()
     wait_until(lambda: len(attempts(db, owed.id)) >= 2, 20, "two failed attempts")
