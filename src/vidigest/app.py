@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from sqlalchemy.orm import Session
+
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
 from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
 from vidigest.common.types import Event, ProgressReporter
@@ -41,8 +43,9 @@ from vidigest.modules.videos.progress import (
 )
 from vidigest.modules.videos.service import VideoService, fail_video
 from vidigest.modules.webhooks.dispatcher import Dispatcher
+from vidigest.modules.webhooks.egress import check_receiver
 from vidigest.modules.webhooks.fanout import CONSUMED, CONSUMER, WebhookFanOut
-from vidigest.modules.webhooks.service import WebhookService
+from vidigest.modules.webhooks.service import DEFAULT_EVENTS, WebhookService
 
 
 class Registration(TypedDict):
@@ -184,6 +187,16 @@ class Vidigest:
             owed = WebhookService(session).fan_out(event)
         if owed and self.webhook_wake is not None:
             self.webhook_wake()
+
+    def check_callback(self, url: str) -> None:
+        """A registration's callback_url passes the webhook address policy (ApiError if not)."""
+        check_receiver(url, self.settings.webhook_network_list)
+
+    def add_callback(self, session: Session, video_id: str, url: str) -> str:
+        """The video's own webhook endpoint (video.completed, video.failed), in the caller's
+        transaction; returns its signing secret."""
+        endpoint = WebhookService(session).create_endpoint(url, DEFAULT_EVENTS, video_id=video_id)
+        return endpoint.secret
 
     def webhook_fanout(self, on_deliveries: Callable[[], None] | None = None) -> WebhookFanOut:
         """The consumer that turns events into webhook deliveries (`CONSUMED` topics)."""

@@ -483,6 +483,21 @@ def webhooks_deliveries(
     out.print(table)
 
 
+@app.command("schemas")
+def schemas(
+    directory: Annotated[Path, typer.Argument(help="Where to write them.", file_okay=False)] = Path(
+        "docs/events"
+    ),
+) -> None:
+    """Write the JSON Schema of every event and webhook payload (one file per version)."""
+    from vidigest.common.contracts import all_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in all_schemas().items():
+        (directory / name).write_text(text, encoding="utf-8")
+        out.print(str(directory / name))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (PostgreSQL or SQLite)."""

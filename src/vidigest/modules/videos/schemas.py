@@ -44,6 +44,11 @@ class VideoOut(BaseModel):
     model: str | None
     created_at: datetime
     updated_at: datetime
+    callback_secret: str | None = Field(
+        default=None,
+        description="Only in the answer to a registration with callback_url: the whsec_ secret "
+        "its webhooks are signed with",
+    )
 
     @classmethod
     def of(cls, video: Video) -> VideoOut:
@@ -92,6 +97,12 @@ class RegisterOptions(BaseModel):
     )
     min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
     max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Receives a signed video.completed or video.failed webhook for this video "
+        "(the answer holds its secret, `callback_secret`)",
+    )
 
     @field_validator("speakers")
     @classmethod
