@@ -62,7 +62,7 @@ def event_schema(event_type: EventType) -> dict[str, Any]:
     model = create_model(
         f"{payload.__name__}Event",
         __base__=Event,
-        event_type=(Literal[event_type.value], ...),  # type: ignore[valid-type]
+        event_type=(Literal[event_type.value], ...),  # type: ignore[arg-type]
         payload=(payload, ...),
     )
     document = _document(
@@ -81,7 +81,7 @@ def webhook_schema(event_type: WebhookEventType) -> dict[str, Any]:
     model = create_model(
         f"{data.__name__}Webhook",
         __base__=WebhookMessage,
-        type=(Literal[event_type.value], ...),  # type: ignore[valid-type]
+        type=(Literal[event_type.value], ...),  # type: ignore[arg-type]
         data=(data, ...),
     )
     return _document(
