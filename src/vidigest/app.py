@@ -210,6 +210,7 @@ class Vidigest:
             allowed_networks=settings.webhook_network_list,
             timeout=settings.webhook_timeout_seconds,
             concurrency=settings.webhook_concurrency,
+            per_endpoint=settings.webhook_concurrency_per_endpoint,
             max_attempts=settings.webhook_max_attempts,
             backoff=Backoff(settings.webhook_backoff_seconds, settings.webhook_backoff_max_seconds),
             poll_seconds=settings.webhook_poll_seconds,

@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     webhook_allowed_networks: str = ""
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # connect + answer, per attempt
     webhook_concurrency: int = Field(default=8, ge=1)  # attempts in flight per dispatcher
+    # of which at most this many to one endpoint (a slow receiver's backlog takes no more)
+    webhook_concurrency_per_endpoint: int = Field(default=2, ge=1)
     webhook_max_attempts: int = Field(default=8, ge=1)  # then the delivery is dead-lettered
     # attempt n waits min(max, backoff * 2^(n-1)) after attempt n failed
     webhook_backoff_seconds: float = Field(default=5.0, ge=0)

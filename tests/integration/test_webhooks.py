@@ -183,6 +183,23 @@ def test_a_receiver_that_never_answers_is_dead_lettered_without_holding_others(
     assert delivery(db, stuck.id).last_error == "no answer within 0.5s"
 
 
+def test_a_slow_receivers_backlog_takes_one_slot_only(
+    db: Database, dispatcher: Callable[..., Dispatcher]
+) -> None:
+    """Four deliveries to a receiver that never answers fall due before one to a healthy
+    receiver; with two slots and one per endpoint, the healthy one goes out at once."""
+    with Receiver(answers=["hang"]) as silent, Receiver() as healthy:
+        _, silent.secret = add_endpoint(db, silent.url)
+        for _ in range(4):
+            fan_out(db, fail_event(db))
+        healthy_id, healthy.secret = add_endpoint(db, healthy.url)
+        owed = {d.endpoint_id: d for d in fan_out(db, fail_event(db))}
+        dispatcher(timeout=3.0, max_attempts=1, concurrency=2, per_endpoint=1)
+        wait_until(lambda: delivery(db, owed[healthy_id].id).status == "delivered", 20, "it")
+        assert len(silent.received) == 1  # the silent one held one slot, one attempt at a time
+    assert len(healthy.received) == 1 and healthy.received[0].verified
+
+
 # --- the dispatcher's process killed mid-delivery ----------------------------------------------
 
 

@@ -10,9 +10,9 @@ next attempt after `min(backoff_max, backoff * 2^(attempt-1))`, and the attempt
 `max_attempts` dead-letters it instead. A dispatcher killed mid-attempt recorded nothing: the
 lease runs out and the delivery is sent again, with the same `webhook-id`.
 
-So one slow or dead receiver holds at most the threads of its own attempts, each for at most
-`timeout` seconds (one deadline for connecting, sending and the answer's status line), and
-its retries wait in the table, never in front of other deliveries.
+So one slow or dead receiver holds at most `per_endpoint` of the `concurrency` threads, each
+for at most `timeout` seconds (one deadline for connecting, sending and the answer's status
+line), and its retries wait in the table, never in front of other deliveries.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,12 +43,14 @@ from vidigest.modules.webhooks.signing import signed_headers
 log = logging.getLogger(__name__)
 
 LEASE_MARGIN_SECONDS = 5.0  # a claimed delivery is sent again this long after its timeout
+CLAIM_LOOKAHEAD = 4  # rows read per free slot, to find some of endpoints not at their limit
 DEFAULT_BACKOFF = Backoff(5.0, 3600.0)
 USER_AGENT = f"vidigest-webhooks/{__version__}"
 
 
 @dataclass(frozen=True)
 class Claimed:
+    endpoint_id: str
     delivery_id: str
     url: str
     secret: str
@@ -126,6 +129,7 @@ class Dispatcher:
         allowed_networks: Sequence[Network] = (),
         timeout: float = 10.0,
         concurrency: int = 8,
+        per_endpoint: int = 2,
         max_attempts: int = 8,
         backoff: Backoff = DEFAULT_BACKOFF,
         poll_seconds: float = 1.0,
@@ -134,11 +138,12 @@ class Dispatcher:
         self.allowed_networks = list(allowed_networks)
         self.timeout = timeout
         self.concurrency = concurrency
+        self.per_endpoint = per_endpoint
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.poll_seconds = poll_seconds
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="vidigest-webhook")
-        self._in_flight: set[Future[None]] = set()
+        self._in_flight: dict[Future[None], str] = {}  # -> its endpoint
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,10 +151,13 @@ class Dispatcher:
 
     # --- one round -----------------------------------------------------------------------------
 
-    def claim(self, limit: int) -> list[Claimed]:
-        """Up to `limit` due deliveries, leased to this dispatcher and their attempt counted."""
+    def claim(self, limit: int, busy: Mapping[str, int] | None = None) -> list[Claimed]:
+        """Up to `limit` due deliveries, leased to this dispatcher and their attempt counted;
+        at most `per_endpoint` in flight per endpoint (`busy`: those already in flight), so
+        one slow receiver's backlog cannot take every slot."""
         if limit <= 0:
             return []
+        in_flight = dict(busy or {})
         with db_session_context(self.session_factory) as session:
             now = utcnow()
             rows = session.execute(
@@ -161,17 +169,25 @@ class Dispatcher:
                     WebhookEndpoint.enabled.is_(True),
                 )
                 .order_by(WebhookDelivery.next_attempt_at)
-                .limit(limit)
+                .limit(limit * CLAIM_LOOKAHEAD)
                 .with_for_update(skip_locked=True, of=WebhookDelivery)
             ).all()
             lease = timedelta(seconds=self.timeout + LEASE_MARGIN_SECONDS)
-            claimed = []
+            claimed: list[Claimed] = []
             for delivery, endpoint in rows:
+                if len(claimed) >= limit or in_flight.get(endpoint.id, 0) >= self.per_endpoint:
+                    continue  # left as it is: another dispatcher, or the next round, takes it
+                in_flight[endpoint.id] = in_flight.get(endpoint.id, 0) + 1
                 delivery.attempts += 1
                 delivery.next_attempt_at = now + lease
                 claimed.append(
                     Claimed(
-                        delivery.id, endpoint.url, endpoint.secret, delivery.body, delivery.attempts
+                        endpoint.id,
+                        delivery.id,
+                        endpoint.url,
+                        endpoint.secret,
+                        delivery.body,
+                        delivery.attempts,
                     )
                 )
             return claimed
@@ -179,6 +195,9 @@ class Dispatcher:
     def record(self, claimed: Claimed, result: SendResult) -> None:
         """The attempt in the log, and what comes next for the delivery."""
         with db_session_context(self.session_factory) as session:
+            delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
+            if delivery is None:
+                return  # its endpoint was deleted meanwhile
             session.add(
                 WebhookAttempt(
                     delivery_id=claimed.delivery_id,
@@ -188,8 +207,7 @@ class Dispatcher:
                     error=result.error,
                 )
             )
-            delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
-            if delivery is None or delivery.status != PENDING:
+            if delivery.status != PENDING:
                 return  # delivered by another dispatcher whose lease overlapped ours
             delivery.last_status_code = result.status_code
             delivery.last_error = result.error
@@ -233,14 +251,15 @@ class Dispatcher:
     def dispatch_due(self) -> int:
         """Start the due deliveries there is room for; how many were started."""
         with self._lock:
-            self._in_flight = {f for f in self._in_flight if not f.done()}
+            self._in_flight = {f: e for f, e in self._in_flight.items() if not f.done()}
             room = self.concurrency - len(self._in_flight)
-        claimed = self.claim(room)
+            busy = Counter(self._in_flight.values())
+        claimed = self.claim(room, busy)
         for item in claimed:
             future = self._pool.submit(self._attempt, item)
-            future.add_done_callback(lambda _f: self._wake.set())
             with self._lock:
-                self._in_flight.add(future)
+                self._in_flight[future] = item.endpoint_id
+            future.add_done_callback(lambda _f: self._wake.set())
         return len(claimed)
 
     # --- the loop ------------------------------------------------------------------------------
