@@ -447,12 +447,17 @@ def webhooks_enable(endpoint_id: Annotated[str, typer.Argument(help="The endpoin
 
 
 @webhooks_app.command("rotate-secret")
-def webhooks_rotate(endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")]) -> None:
+def webhooks_rotate(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")],
+    keep_previous_hours: Annotated[
+        float, typer.Option(min=0, max=720, help="Hours the old secret signs too.")
+    ] = 24.0,
+) -> None:
     """Give an endpoint a new signing secret (used from the next attempt on); prints it."""
-    _webhook_change(endpoint_id, "rotate-secret")
+    _webhook_change(endpoint_id, "rotate-secret", keep_previous_hours)
 
 
-def _webhook_change(endpoint_id: str, action: str) -> None:
+def _webhook_change(endpoint_id: str, action: str, keep_previous_hours: float = 0.0) -> None:
     from vidigest.database.session import db_session_context
     from vidigest.modules.webhooks.service import WebhookService
 
@@ -460,7 +465,8 @@ def _webhook_change(endpoint_id: str, action: str) -> None:
     with db_session_context(database.session_factory) as session:
         service = WebhookService(session)
         if action == "rotate-secret":
-            _print_endpoint(service.rotate_secret(endpoint_id), secret=True)
+            endpoint = service.rotate_secret(endpoint_id, keep_previous_hours)
+            _print_endpoint(endpoint, secret=True)
         else:
             _print_endpoint(service.set_enabled(endpoint_id, action == "enable"))
 

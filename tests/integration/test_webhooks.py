@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from standardwebhooks import Webhook
 
 from tests.support.cluster import Cluster
 from tests.support.factories import event_message, register_video
@@ -198,6 +199,29 @@ def test_a_slow_receivers_backlog_takes_one_slot_only(
         wait_until(lambda: delivery(db, owed[healthy_id].id).status == "delivered", 20, "it")
         assert len(silent.received) == 1  # the silent one held one slot, one attempt at a time
     assert len(healthy.received) == 1 and healthy.received[0].verified
+
+
+def test_a_rotated_secret_and_the_previous_one_both_sign_during_the_grace_period(
+    db: Database, dispatcher: Callable[..., Dispatcher]
+) -> None:
+    with Receiver() as old_side:
+        endpoint_id, old_secret = add_endpoint(db, old_side.url)
+        with db.session() as session:
+            new_secret = WebhookService(session).rotate_secret(endpoint_id, 1.0).secret
+        old_side.secret = old_secret  # a receiver not yet switched over
+        (owed,) = fan_out(db, fail_event(db))
+        dispatcher()
+        wait_until(lambda: delivery(db, owed.id).status == "delivered", 20, "the delivery")
+        (got,) = old_side.received
+        assert got.verified, got.error
+        assert len(got.headers["webhook-signature"].split(" ")) == 2
+        Webhook(new_secret).verify(got.body, got.headers)  # a receiver already switched over
+        with db.session() as session:  # no grace: the old secret no longer signs
+            WebhookService(session).rotate_secret(endpoint_id, 0)
+        (second,) = fan_out(db, fail_event(db))
+        wait_until(lambda: delivery(db, second.id).status == "delivered", 20, "the second")
+        assert not old_side.received[-1].verified
+        assert len(old_side.received[-1].headers["webhook-signature"].split(" ")) == 1
 
 
 # --- the dispatcher's process killed mid-delivery ----------------------------------------------

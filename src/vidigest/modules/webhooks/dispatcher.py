@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -53,7 +53,7 @@ class Claimed:
     endpoint_id: str
     delivery_id: str
     url: str
-    secret: str
+    secrets: tuple[str, ...]  # the current secret first; the previous one during a rotation
     body: str
     attempt: int
 
@@ -81,7 +81,7 @@ def send(claimed: Claimed, networks: Sequence[Network], timeout: float) -> SendR
     try:
         url, ip = check_receiver(claimed.url, networks, timeout)
         headers = signed_headers(
-            claimed.secret, claimed.delivery_id, int(time.time()), claimed.body
+            claimed.secrets, claimed.delivery_id, int(time.time()), claimed.body
         )
         headers["user-agent"] = USER_AGENT
         headers["host"] = url.netloc.decode("ascii").rsplit("@", 1)[-1]
@@ -113,6 +113,13 @@ def send(claimed: Claimed, networks: Sequence[Network], timeout: float) -> SendR
         return result(None, _connection_error(exc))
     finally:
         guard.close()
+
+
+def _secrets(endpoint: WebhookEndpoint, now: datetime) -> tuple[str, ...]:
+    previous, until = endpoint.previous_secret, endpoint.previous_secret_until
+    if previous and until is not None and until > now:
+        return (endpoint.secret, previous)
+    return (endpoint.secret,)
 
 
 def _connection_error(exc: BaseException) -> str:
@@ -185,7 +192,7 @@ class Dispatcher:
                         endpoint.id,
                         delivery.id,
                         endpoint.url,
-                        endpoint.secret,
+                        _secrets(endpoint, now),
                         delivery.body,
                         delivery.attempts,
                     )

@@ -20,6 +20,9 @@ class WebhookEndpoint(CreatedAtMixin, Base):
     url: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JsonDocument)
     secret: Mapped[str] = mapped_column(String(128))  # "whsec_" + base64 of 32 random bytes
+    # after a rotation, deliveries carry a signature with the old secret too, until this time
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_until: Mapped[datetime | None] = mapped_column()
     description: Mapped[str | None] = mapped_column(String(255))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     video_id: Mapped[str | None] = mapped_column(

@@ -69,17 +69,26 @@ def get_secret(endpoint_id: str, session: SessionDep) -> EndpointWithSecret:
 @router.post(
     "/webhooks/endpoints/{endpoint_id}/{action}",
     response_model=EndpointWithSecret,
-    summary="disable (nothing is sent; deliveries wait), enable, or rotate-secret",
+    summary="disable (nothing is sent; deliveries wait), enable, or rotate-secret (the old "
+    "secret signs too for keep_previous_hours)",
     responses=error_responses(404),
 )
 def change_endpoint(
     endpoint_id: str,
     action: Literal["disable", "enable", "rotate-secret"],
     session: SessionDep,
+    keep_previous_hours: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=720,
+            description="rotate-secret: hours deliveries are signed with the old secret too",
+        ),
+    ] = 24.0,
 ) -> EndpointWithSecret:
     service = WebhookService(session)
     if action == "rotate-secret":
-        endpoint = service.rotate_secret(endpoint_id)
+        endpoint = service.rotate_secret(endpoint_id, keep_previous_hours)
     else:
         endpoint = service.set_enabled(endpoint_id, action == "enable")
     return EndpointWithSecret.of(endpoint)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,9 +94,16 @@ class WebhookService:
         self.session.flush()
         return endpoint
 
-    def rotate_secret(self, endpoint_id: str) -> WebhookEndpoint:
-        """A new secret, used from the next attempt on (pending deliveries included)."""
+    def rotate_secret(self, endpoint_id: str, keep_previous_hours: float = 24.0) -> WebhookEndpoint:
+        """A new secret, used from the next attempt on (pending deliveries included). For
+        `keep_previous_hours` every delivery is signed with the old secret too (Standard
+        Webhooks lists several signatures), so a receiver can switch over without a gap."""
         endpoint = self.endpoint(endpoint_id)
+        if keep_previous_hours > 0:
+            endpoint.previous_secret = endpoint.secret
+            endpoint.previous_secret_until = utcnow() + timedelta(hours=keep_previous_hours)
+        else:
+            endpoint.previous_secret = endpoint.previous_secret_until = None
         endpoint.secret = new_secret()
         self.session.flush()
         return endpoint

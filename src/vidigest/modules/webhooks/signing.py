@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32  # the spec asks for 24 to 64
@@ -26,10 +27,14 @@ def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def signed_headers(secret: str, message_id: str, timestamp: int, body: str) -> dict[str, str]:
+def signed_headers(
+    secrets_: Sequence[str], message_id: str, timestamp: int, body: str
+) -> dict[str, str]:
+    """The headers of one attempt, signed with each of `secrets_` (the current secret, and
+    the previous one while a rotation's grace period lasts): space-separated signatures."""
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(signature(s, message_id, timestamp, body) for s in secrets_),
         "content-type": "application/json",
     }
