@@ -71,6 +71,7 @@ def test_signed_webhooks_from_the_embedded_pipeline(tmp_path: Path) -> None:
         wait_for(lambda: completed(subscriber) and completed(callback), 300, "both webhooks")
         time.sleep(0.5)  # anything sent twice would arrive now
         deliveries = client.get(f"/webhooks/endpoints/{endpoint['id']}/deliveries").json()
+        of_video = client.get(f"/webhooks/deliveries?video_id={video['id']}").json()
 
     for receiver in (subscriber, callback):
         assert all(r.verified for r in receiver.received), [r.error for r in receiver.received]
@@ -90,6 +91,8 @@ def test_signed_webhooks_from_the_embedded_pipeline(tmp_path: Path) -> None:
     assert transcribing and all(0 <= p["percent"] <= 100 for p in transcribing)
     assert all(p["processed_audio_seconds"] <= p["total_audio_seconds"] for p in transcribing)
     assert {d["status"] for d in deliveries["deliveries"]} == {"delivered"}
+    # the video's deliveries: the subscriber's and its callback_url's
+    assert len(of_video["deliveries"]) == len(subscriber.received) + len(callback.received)
     print("\nsigned delivery as received:", json.dumps(done.headers, indent=2))
     print("body:", done.body.decode())
 

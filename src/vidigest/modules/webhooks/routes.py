@@ -122,6 +122,21 @@ def list_deliveries(
 
 
 @router.get(
+    "/webhooks/deliveries",
+    response_model=DeliveryList,
+    summary="A video's deliveries (to every endpoint, its callback_url's too), newest first",
+)
+def video_deliveries(
+    session: SessionDep,
+    video_id: Annotated[str, Query(max_length=64)],
+    status: Literal["pending", "delivered", "dead"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DeliveryList:
+    deliveries = WebhookService(session).deliveries(video_id=video_id, status=status, limit=limit)
+    return DeliveryList(deliveries=[DeliveryOut.of(d) for d in deliveries])
+
+
+@router.get(
     "/webhooks/deliveries/{delivery_id}",
     response_model=DeliveryDetail,
     summary="One delivery: its payload and every attempt (status code, latency, error)",

@@ -185,10 +185,20 @@ class WebhookService:
     # --- the delivery log --------------------------------------------------------------------
 
     def deliveries(
-        self, endpoint_id: str, *, status: str | None = None, limit: int = 50
+        self,
+        endpoint_id: str | None = None,
+        *,
+        video_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
     ) -> list[WebhookDelivery]:
-        self.endpoint(endpoint_id)
-        query = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+        """Newest first: an endpoint's, or a video's (its callback_url's included)."""
+        query = select(WebhookDelivery)
+        if endpoint_id is not None:
+            self.endpoint(endpoint_id)
+            query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+        if video_id is not None:
+            query = query.where(WebhookDelivery.video_id == video_id)
         if status is not None:
             query = query.where(WebhookDelivery.status == status)
         query = query.order_by(WebhookDelivery.created_at.desc()).limit(limit)
