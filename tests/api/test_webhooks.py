@@ -85,6 +85,14 @@ def test_endpoint_lifecycle(make_client: MakeClient, backend: str) -> None:
 
     assert_error(client.post(f"/webhooks/endpoints/{endpoint_id}/explode"), 422)
     assert_error(client.get("/webhooks/endpoints/ep_nope"), 404, "not_found")
+    # no control characters anywhere (PostgreSQL text cannot hold NUL: a 422, never a 500)
+    for body in (
+        {"url": "http://127.0.0.1:9/\x00"},
+        {"url": "http://127.0.0.1:9/", "description": "a\x00b"},
+    ):
+        assert_error(client.post("/webhooks/endpoints", json=body), 422)
+    assert_error(client.get("/webhooks/endpoints/ep%00x"), 422)
+    assert_error(client.get("/webhooks/deliveries?video_id=v%00"), 422)
     assert_error(client.get("/webhooks/deliveries/msg_nope"), 404, "not_found")
     assert client.delete(f"/webhooks/endpoints/{endpoint_id}").status_code == 204
     assert_error(client.get(f"/webhooks/endpoints/{endpoint_id}"), 404)

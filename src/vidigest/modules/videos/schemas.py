@@ -100,6 +100,7 @@ class RegisterOptions(BaseModel):
     callback_url: str | None = Field(
         default=None,
         max_length=2048,
+        pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters
         description="Receives a signed video.completed or video.failed webhook for this video "
         "(the answer holds its secret, `callback_secret`)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from vidigest.http.deps import SessionDep, SettingsDep
 from vidigest.http.errors import error_responses
@@ -22,6 +22,11 @@ from vidigest.modules.webhooks.schemas import (
 from vidigest.modules.webhooks.service import WebhookService
 
 router = APIRouter(tags=["webhooks"])
+
+# ids as the service makes them ("ep_…", "msg_…", a video's uuid): anything else is no id
+ID_PATTERN = r"^[\w.:-]{1,64}$"
+EndpointId = Annotated[str, Path(pattern=ID_PATTERN)]
+DeliveryId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
 @router.post(
@@ -52,7 +57,7 @@ def list_endpoints(session: SessionDep) -> EndpointList:
     summary="One webhook endpoint",
     responses=error_responses(404),
 )
-def get_endpoint(endpoint_id: str, session: SessionDep) -> EndpointOut:
+def get_endpoint(endpoint_id: EndpointId, session: SessionDep) -> EndpointOut:
     return EndpointOut.of(WebhookService(session).endpoint(endpoint_id))
 
 
@@ -62,7 +67,7 @@ def get_endpoint(endpoint_id: str, session: SessionDep) -> EndpointOut:
     summary="An endpoint with its signing secret",
     responses=error_responses(404),
 )
-def get_secret(endpoint_id: str, session: SessionDep) -> EndpointWithSecret:
+def get_secret(endpoint_id: EndpointId, session: SessionDep) -> EndpointWithSecret:
     return EndpointWithSecret.of(WebhookService(session).endpoint(endpoint_id))
 
 
@@ -74,7 +79,7 @@ def get_secret(endpoint_id: str, session: SessionDep) -> EndpointWithSecret:
     responses=error_responses(404),
 )
 def change_endpoint(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     action: Literal["disable", "enable", "rotate-secret"],
     session: SessionDep,
     keep_previous_hours: Annotated[
@@ -100,7 +105,7 @@ def change_endpoint(
     summary="Delete an endpoint with its deliveries and their log",
     responses=error_responses(404),
 )
-def delete_endpoint(endpoint_id: str, session: SessionDep) -> Response:
+def delete_endpoint(endpoint_id: EndpointId, session: SessionDep) -> Response:
     WebhookService(session).delete_endpoint(endpoint_id)
     return Response(status_code=204)
 
@@ -112,7 +117,7 @@ def delete_endpoint(endpoint_id: str, session: SessionDep) -> Response:
     responses=error_responses(404),
 )
 def list_deliveries(
-    endpoint_id: str,
+    endpoint_id: EndpointId,
     session: SessionDep,
     status: Literal["pending", "delivered", "dead"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -128,7 +133,7 @@ def list_deliveries(
 )
 def video_deliveries(
     session: SessionDep,
-    video_id: Annotated[str, Query(max_length=64)],
+    video_id: Annotated[str, Query(pattern=ID_PATTERN)],
     status: Literal["pending", "delivered", "dead"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryList:
@@ -142,7 +147,7 @@ def video_deliveries(
     summary="One delivery: its payload and every attempt (status code, latency, error)",
     responses=error_responses(404),
 )
-def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
+def get_delivery(delivery_id: DeliveryId, session: SessionDep) -> DeliveryDetail:
     return DeliveryDetail.of_log(WebhookService(session).delivery(delivery_id))
 
 
@@ -152,5 +157,5 @@ def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
     summary="Send a delivery again (same webhook-id)",
     responses=error_responses(404),
 )
-def redeliver(delivery_id: str, session: SessionDep) -> DeliveryOut:
+def redeliver(delivery_id: DeliveryId, session: SessionDep) -> DeliveryOut:
     return DeliveryOut.of(WebhookService(session).redeliver(delivery_id))

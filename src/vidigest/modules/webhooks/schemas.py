@@ -10,15 +10,18 @@ from vidigest.common.constants import WebhookEventType
 from vidigest.modules.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from vidigest.modules.webhooks.service import DEFAULT_EVENTS, DeliveryLog
 
+# no control characters (PostgreSQL text cannot even hold NUL)
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
 
 class EndpointRequest(BaseModel):
-    url: str = Field(max_length=2048, description="http(s) URL of the receiver")
+    url: str = Field(max_length=2048, pattern=PRINTABLE, description="http(s) URL of the receiver")
     events: list[WebhookEventType] = Field(
         default_factory=lambda: list(DEFAULT_EVENTS),
         min_length=1,
         description="What to send: video.completed, video.failed, video.progress",
     )
-    description: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, max_length=255, pattern=PRINTABLE)
 
 
 class EndpointOut(BaseModel):
