@@ -69,7 +69,23 @@ class SendResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def send(claimed: Claimed, networks: Sequence[Network], timeout: float) -> SendResult:
+def http_client(concurrency: int) -> httpx.Client:
+    """One client per dispatcher (building one costs ~0.1 s: its TLS context), without
+    keep-alive: connections go to checked addresses, and one to an address must not carry
+    another host name's request (TLS SNI is per connection)."""
+    return httpx.Client(
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
+    )
+
+
+def send(
+    claimed: Claimed,
+    networks: Sequence[Network],
+    timeout: float,
+    client: httpx.Client | None = None,
+) -> SendResult:
     """One signed POST of `claimed`, to the address the policy allows (checked now, and
     connected to as checked: the host name travels in the Host header and TLS SNI)."""
     started = time.monotonic()
@@ -88,18 +104,21 @@ def send(claimed: Claimed, networks: Sequence[Network], timeout: float) -> SendR
         extensions: dict[str, object] = {"trace": guard.trace}
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host
-        with (
-            httpx.Client(follow_redirects=False, trust_env=False) as client,
-            client.stream(
+        own = client is None
+        client = client or http_client(1)
+        try:
+            with client.stream(
                 "POST",
                 url.copy_with(host=str(ip)),
                 content=claimed.body.encode(),
                 headers=headers,
                 extensions=extensions,
                 timeout=httpx.Timeout(timeout),
-            ) as response,
-        ):
-            code = response.status_code
+            ) as response:
+                code = response.status_code
+        finally:
+            if own:
+                client.close()
         if guard.timed_out:
             return result(None, f"no answer within {timeout:g}s")
         return result(code, None if 200 <= code < 300 else f"HTTP {code}")
@@ -150,6 +169,7 @@ class Dispatcher:
         self.backoff = backoff
         self.poll_seconds = poll_seconds
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="vidigest-webhook")
+        self._client = http_client(concurrency)
         self._in_flight: dict[Future[None], str] = {}  # -> its endpoint
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -235,7 +255,7 @@ class Dispatcher:
                 delivery.next_attempt_at = now + timedelta(seconds=delay)
 
     def _attempt(self, claimed: Claimed) -> None:
-        result = send(claimed, self.allowed_networks, self.timeout)
+        result = send(claimed, self.allowed_networks, self.timeout, self._client)
         log.info(
             "webhook %s attempt %d: %s (%.0f ms)",
             claimed.delivery_id,
@@ -304,3 +324,4 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
