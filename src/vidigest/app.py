@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy.orm import Session
 
+from vidigest.common.constants import WebhookEventType
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
 from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
 from vidigest.common.types import Event, ProgressReporter
@@ -35,12 +36,7 @@ from vidigest.modules.summary.step import Summarizer, SummaryStep
 from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.models import Video
-from vidigest.modules.videos.progress import (
-    FanOutProgress,
-    ProgressEvents,
-    StoredProgress,
-    emit_through_outbox,
-)
+from vidigest.modules.videos.progress import FanOutProgress, ProgressEvents, StoredProgress
 from vidigest.modules.videos.service import VideoService, fail_video
 from vidigest.modules.webhooks.dispatcher import Dispatcher
 from vidigest.modules.webhooks.egress import check_receiver
@@ -172,19 +168,24 @@ class Vidigest:
         return reporters[0] if len(reporters) == 1 else FanOutProgress(reporters)
 
     def _emit_progress(self, event: Event) -> None:
-        """A `video.progress` event. Distributed: through the outbox (the relay publishes it
-        to its topic, `worker webhooks` fans it out). Embedded, the one runner thread is busy
-        with the very step reporting progress, so the fan-out runs here, in the transaction
-        of the outbox row, with the processed mark the relayed copy will then find."""
-        if not self.settings.embedded:
-            emit_through_outbox(self.database.session_factory)(event)
-            return
+        """A `video.progress` event, when an endpoint subscribes to it (otherwise none is
+        written: a look-up every `VIDIGEST_PROGRESS_EVENT_SECONDS` is all it costs).
+
+        Distributed: through the outbox (the relay publishes it to its topic, `worker
+        webhooks` fans it out). Embedded, the one runner thread is busy with the very step
+        reporting progress, so the fan-out runs here, in the transaction of the outbox row,
+        with the processed mark the relayed copy will then find."""
+        owed = []
         with db_session_context(self.database.session_factory) as session:
+            webhooks = WebhookService(session)
+            if not webhooks.subscribed(WebhookEventType.VIDEO_PROGRESS, event.aggregate_id):
+                return
             OutboxService(session).add(event)
-            ProcessedMessageService(session).mark_as_processed(
-                CONSUMER, str(event.event_id), skip_check=True
-            )
-            owed = WebhookService(session).fan_out(event)
+            if self.settings.embedded:
+                ProcessedMessageService(session).mark_as_processed(
+                    CONSUMER, str(event.event_id), skip_check=True
+                )
+                owed = webhooks.fan_out(event)
         if owed and self.webhook_wake is not None:
             self.webhook_wake()
 

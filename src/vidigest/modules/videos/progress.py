@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from vidigest.common.constants import EventType
 from vidigest.common.types import Event, ProgressReporter, VideoProgress
 from vidigest.database.session import SessionFactory, db_session_context
-from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.videos.service import VideoService
 
 
@@ -51,16 +50,6 @@ _STAGE_OF_PHASE = {"transcribe": "transcription", "summarize": "summary"}
 
 
 EmitEvent = Callable[[Event], None]
-
-
-def emit_through_outbox(session_factory: SessionFactory) -> EmitEvent:
-    """An event in the outbox, in a transaction of its own (the relay publishes it)."""
-
-    def emit(event: Event) -> None:
-        with db_session_context(session_factory) as session:
-            OutboxService(session).add(event)
-
-    return emit
 
 
 class ProgressEvents:

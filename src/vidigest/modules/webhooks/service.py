@@ -113,6 +113,19 @@ class WebhookService:
         self.session.delete(self.endpoint(endpoint_id))
         self.session.flush()
 
+    def subscribed(self, kind: WebhookEventType, video_id: str) -> bool:
+        """Whether an enabled endpoint wants `kind` for this video (progress events are only
+        emitted then)."""
+        return any(kind.value in e.events for e in self._endpoints_for(video_id))
+
+    def _endpoints_for(self, video_id: str) -> list[WebhookEndpoint]:
+        """The enabled endpoints that hear of this video: the global ones and its own."""
+        query = select(WebhookEndpoint).where(
+            WebhookEndpoint.enabled.is_(True),
+            (WebhookEndpoint.video_id.is_(None)) | (WebhookEndpoint.video_id == video_id),
+        )
+        return list(self.session.scalars(query))
+
     # --- fan-out -----------------------------------------------------------------------------
 
     def fan_out(self, event: Event) -> list[WebhookDelivery]:
@@ -122,16 +135,7 @@ class WebhookService:
         if kind is None:
             return []
         video_id = str(event.payload.get("video_id", event.aggregate_id))
-        endpoints = [
-            e
-            for e in self.session.scalars(
-                select(WebhookEndpoint).where(
-                    WebhookEndpoint.enabled.is_(True),
-                    (WebhookEndpoint.video_id.is_(None)) | (WebhookEndpoint.video_id == video_id),
-                )
-            )
-            if kind.value in e.events
-        ]
+        endpoints = [e for e in self._endpoints_for(video_id) if kind.value in e.events]
         if not endpoints:
             return []
         message = WebhookMessage(type=kind, timestamp=event.occurred_at, data=self._data(event))
