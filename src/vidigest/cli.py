@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -48,6 +48,11 @@ transcript_app = typer.Typer(
 )
 app.add_typer(transcript_app, name="transcript")
 app.add_typer(voices_app, name="voices")
+webhooks_app = typer.Typer(
+    help="Webhook endpoints: signed callbacks when a video completes, fails or progresses.",
+    no_args_is_help=True,
+)
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)
@@ -413,6 +418,13 @@ def _edits() -> tuple[Settings, Database]:
     return settings, open_database(settings, migrate=settings.embedded)
 
 
+def _webhooks() -> tuple[Settings, Any]:
+    from vidigest.app import open_database
+
+    settings = _settings()
+    return settings, open_database(settings, migrate=settings.embedded)
+
+
 @transcript_app.command("show")
 def transcript_show(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
     """List the segments: index, version, start, speaker, text (an edit names index)."""
@@ -540,6 +552,129 @@ def transcript_export(
     out.print(str(output))
 
 
+def _print_endpoint(endpoint: Any, *, secret: bool = False) -> None:
+    state = "enabled" if endpoint.enabled else "disabled"
+    out.print(f"{endpoint.id}  {endpoint.url}  {','.join(endpoint.events)}  {state}")
+    if secret:
+        out.print(f"secret: {endpoint.secret}")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="The receiver's http(s) URL.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event",
+            help="video.completed, video.failed or video.progress; repeat for several "
+            "[default: video.completed and video.failed].",
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="A note for people.")] = None,
+) -> None:
+    """Register an endpoint; prints its id and signing secret (whsec_...)."""
+    from vidigest.common.constants import WebhookEventType
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.egress import check_receiver
+    from vidigest.modules.webhooks.service import DEFAULT_EVENTS, WebhookService
+
+    settings, database = _webhooks()
+    check_receiver(url, settings.webhook_network_list)
+    known = [e.value for e in WebhookEventType]
+    unknown = [e for e in event or () if e not in known]
+    if unknown:
+        raise VidigestError(f"unknown event {unknown[0]!r}; expected one of {', '.join(known)}")
+    events = [WebhookEventType(e) for e in event] if event else list(DEFAULT_EVENTS)
+    with db_session_context(database.session_factory) as session:
+        endpoint = WebhookService(session).create_endpoint(url, events, description=description)
+        _print_endpoint(endpoint, secret=True)
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """List the endpoints (secrets are not shown)."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.service import WebhookService
+
+    _, database = _webhooks()
+    with db_session_context(database.session_factory) as session:
+        table = Table("id", "url", "events", "enabled", "created")
+        for e in WebhookService(session).endpoints():
+            created = f"{e.created_at:%Y-%m-%d %H:%M:%S}"
+            table.add_row(e.id, e.url, ",".join(e.events), str(e.enabled).lower(), created)
+    out.print(table)
+
+
+@webhooks_app.command("disable")
+def webhooks_disable(endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")]) -> None:
+    """Send an endpoint nothing (its deliveries wait until it is enabled)."""
+    _webhook_change(endpoint_id, "disable")
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")]) -> None:
+    """Send to an endpoint again."""
+    _webhook_change(endpoint_id, "enable")
+
+
+@webhooks_app.command("rotate-secret")
+def webhooks_rotate(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")],
+    keep_previous_hours: Annotated[
+        float, typer.Option(min=0, max=720, help="Hours the old secret signs too.")
+    ] = 24.0,
+) -> None:
+    """Give an endpoint a new signing secret (used from the next attempt on); prints it."""
+    _webhook_change(endpoint_id, "rotate-secret", keep_previous_hours)
+
+
+def _webhook_change(endpoint_id: str, action: str, keep_previous_hours: float = 0.0) -> None:
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.service import WebhookService
+
+    _, database = _webhooks()
+    with db_session_context(database.session_factory) as session:
+        service = WebhookService(session)
+        if action == "rotate-secret":
+            endpoint = service.rotate_secret(endpoint_id, keep_previous_hours)
+            _print_endpoint(endpoint, secret=True)
+        else:
+            _print_endpoint(service.set_enabled(endpoint_id, action == "enable"))
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")],
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+) -> None:
+    """An endpoint's deliveries, newest first: status, attempts, last answer."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.service import WebhookService
+
+    _, database = _webhooks()
+    with db_session_context(database.session_factory) as session:
+        table = Table("webhook-id", "event", "video", "status", "attempts", "last answer")
+        for d in WebhookService(session).deliveries(endpoint_id, limit=limit):
+            answer = d.last_error or (str(d.last_status_code) if d.last_status_code else "-")
+            table.add_row(d.id, d.event_type, d.video_id or "-", d.status, str(d.attempts), answer)
+    out.print(table)
+
+
+@app.command("schemas")
+def schemas(
+    directory: Annotated[Path, typer.Argument(help="Where to write them.", file_okay=False)] = Path(
+        "docs/events"
+    ),
+) -> None:
+    """Write the JSON Schema of every event and webhook payload (one file per version)."""
+    from vidigest.common.contracts import all_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in all_schemas().items():
+        (directory / name).write_text(text, encoding="utf-8")
+        out.print(str(directory / name))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (PostgreSQL or SQLite)."""
@@ -586,7 +721,7 @@ def submit(
 
 
 # A stage's name (`common/stages.py`) or the relay: `workers.PROCESSES`, checked by a test.
-WorkerName = Literal["transcription", "summary", "relay"]
+WorkerName = Literal["transcription", "summary", "relay", "webhooks"]
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
 ]
@@ -594,15 +729,18 @@ MetricsPort = Annotated[
 
 @app.command()
 def worker(
-    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay")],
+    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay | webhooks")],
     metrics_port: MetricsPort = None,
 ) -> None:
-    """Run the worker of one stage (or the outbox relay) against Kafka and the shared database."""
-    from vidigest.workers import run_relay, run_worker, stop_on_signals
+    """Run the worker of one stage, the outbox relay, or the webhook fan-out and dispatcher,
+    against Kafka and the shared database."""
+    from vidigest.workers import run_relay, run_webhooks, run_worker, stop_on_signals
 
     stop = stop_on_signals()
     if name == "relay":
         run_relay(_settings(), stop, metrics_port)
+    elif name == "webhooks":
+        run_webhooks(_settings(), stop, metrics_port)
     else:
         run_worker(_settings(), name, stop, metrics_port)
 
@@ -612,6 +750,7 @@ def run_all(
     transcription: Annotated[int, typer.Option(min=0, help="Transcription workers.")] = 1,
     summary: Annotated[int, typer.Option(min=0, help="Summary workers.")] = 1,
     relay: Annotated[int, typer.Option(min=0, help="Outbox relays.")] = 1,
+    webhooks: Annotated[int, typer.Option(min=0, help="Webhook dispatchers.")] = 1,
     metrics_port: Annotated[
         int | None, typer.Option(help="First metrics port; each child gets the next one.")
     ] = None,
@@ -623,7 +762,12 @@ def run_all(
     settings = _settings()
     if settings.embedded:
         raise VidigestError("run-all needs VIDIGEST_KAFKA_BOOTSTRAP and VIDIGEST_DATABASE_URL")
-    counts = {"transcription": transcription, "summary": summary, "relay": relay}
+    counts = {
+        "transcription": transcription,
+        "summary": summary,
+        "relay": relay,
+        "webhooks": webhooks,
+    }
     stop = stop_on_signals()
     Supervisor(run_all_children(counts, metrics_port), grace_seconds=grace).run(stop)
 

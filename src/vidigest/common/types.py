@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from vidigest.common.constants import EventType
+from vidigest.common.constants import EventType, WebhookEventType
 from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 
 # Ids that travel in events: bounded and plain, so a malformed message fails validation
@@ -159,6 +159,67 @@ class VideoFailed(_Frozen):
     video_id: Identifier
     stage: str
     reason: str
+
+
+class VideoProgress(_Frozen):
+    """How far a video's current stage is: sent at most every few seconds per video."""
+
+    video_id: Identifier
+    stage: str  # "transcription" or "summary"
+    percent: float = Field(ge=0, le=100)
+    # seconds of audio transcribed so far, of the total (transcription only)
+    processed_audio_seconds: float | None = Field(default=None, ge=0)
+    total_audio_seconds: float | None = Field(default=None, ge=0)
+    eta_seconds: float | None = Field(default=None, ge=0)  # None: not known yet
+
+
+# The payload type of every event type: what travels in `Event.payload` (and its JSON Schema,
+# `vidigest schemas write`).
+EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
+    EventType.VIDEO_REGISTERED: VideoRegistered,
+    EventType.TRANSCRIPTION_COMPLETED: TranscriptionCompleted,
+    EventType.SUMMARY_COMPLETED: SummaryCompleted,
+    EventType.VIDEO_FAILED: VideoFailed,
+    EventType.VIDEO_PROGRESS: VideoProgress,
+}
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class WebhookVideoCompleted(_Frozen):
+    video_id: Identifier
+    status: str  # "COMPLETED"
+    filename: str
+    duration: float | None = None  # seconds of media
+    language: str | None = None  # the transcript's language
+    transcript_id: Identifier | None = None
+    summary_id: Identifier
+
+
+class WebhookVideoFailed(_Frozen):
+    video_id: Identifier
+    status: str  # "FAILED"
+    filename: str | None = None
+    stage: str
+    reason: str  # readable: never SQL, tracebacks or server paths
+
+
+class WebhookMessage(_Frozen):
+    """What a webhook receiver gets (the Standard Webhooks payload shape): `type`, when it
+    happened, and the event's data. Signed: `webhook-id`, `webhook-timestamp`,
+    `webhook-signature` headers."""
+
+    type: WebhookEventType
+    timestamp: datetime
+    data: WebhookVideoCompleted | WebhookVideoFailed | VideoProgress
+
+
+WEBHOOK_PAYLOADS: dict[WebhookEventType, type[BaseModel]] = {
+    WebhookEventType.VIDEO_COMPLETED: WebhookVideoCompleted,
+    WebhookEventType.VIDEO_FAILED: WebhookVideoFailed,
+    WebhookEventType.VIDEO_PROGRESS: VideoProgress,
+}
 
 
 # --- progress ----------------------------------------------------------------------------------

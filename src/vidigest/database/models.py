@@ -13,6 +13,7 @@ from vidigest.modules.transcription.models import (
     TranscriptWord,
 )
 from vidigest.modules.videos.models import Video, VideoStatusLog
+from vidigest.modules.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Base",
@@ -29,4 +30,7 @@ __all__ = [
     "VideoStatusLog",
     "VideoSummaryRecord",
     "VoiceProfile",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

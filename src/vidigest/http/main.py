@@ -45,6 +45,7 @@ from vidigest.modules.speakers.routes import router as speakers_router
 from vidigest.modules.summary.routes import router as summary_router
 from vidigest.modules.transcription.routes import router as transcription_router
 from vidigest.modules.videos.routes import router as videos_router
+from vidigest.modules.webhooks.routes import router as webhooks_router
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -90,7 +91,11 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     vidigest = Vidigest.open(settings)  # the embedded database migrates itself here
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     workers = None
+    dispatcher = None
     if settings.embedded and run_workers:
+        # webhooks: the fan-out runs with the stages, the dispatcher in a thread of its own
+        dispatcher = vidigest.webhook_dispatcher()
+        vidigest.webhook_wake = dispatcher.wake
         workers = EmbeddedWorkerThread(vidigest.embedded_runtime)
     downloads = vidigest.download_pool(workers.wake if workers is not None else None)
     state = AppState(settings, vidigest, workers, downloads)
@@ -98,6 +103,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         downloads.start()
+        if dispatcher is not None:
+            dispatcher.start()
         if workers is not None:
             workers.start()
         try:
@@ -106,6 +113,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             downloads.stop()  # cancels running downloads: they end FAILED, retryable
             if workers is not None:
                 workers.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             vidigest.close()
 
     app = _App(
@@ -131,6 +140,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         search_router,
         speakers_router,
         openai_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router, dependencies=[AuthDep])

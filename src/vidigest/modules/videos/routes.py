@@ -4,6 +4,7 @@ history, media (with Range), retry, delete."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -12,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from vidigest.common.constants import VideoStatus
 from vidigest.common.exceptions import MediaError
@@ -59,6 +61,7 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
         "speakers": {"type": "string", "pattern": SPEAKERS_PATTERN},
         "min_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
         "max_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
+        "callback_url": {"type": "string", "maxLength": 2048},
     },
 }
 _REGISTER_BODY: dict[str, Any] = {
@@ -91,15 +94,29 @@ def _probe(path: Path, max_seconds: float) -> MediaInfo:
     return check_duration(probe_media(path), max_seconds)
 
 
+# (session, video id, callback_url) -> the secret its webhooks are signed with: the webhooks
+# feature, handed over by the composition root (`Vidigest.add_callback`), so this module
+# imports none
+AddCallback = Callable[[Session, str, str], str]
+
+
+def _registered(video: Video, secret: str | None) -> VideoOut:
+    out = VideoOut.of(video)
+    out.callback_secret = secret
+    return out
+
+
 def _register(
     session_factory: SessionFactory,
     received: ReceivedUpload,
     source_type: str,
     source_uri: str,
     options: RegisterOptions,
-) -> Video:
+    add_callback: AddCallback,
+) -> tuple[Video, str | None]:
+    """One transaction: the video, its event and its callback endpoint."""
     with db_session_context(session_factory) as session:
-        return VideoService(session).register(
+        video = VideoService(session).register(
             media_path=received.path,
             source_type=source_type,
             source_uri=source_uri,
@@ -112,6 +129,10 @@ def _register(
             task=options.task,
             content_sha256=received.sha256,
         )
+        secret = None
+        if options.callback_url is not None:
+            secret = add_callback(session, video.id, options.callback_url)
+        return video, secret
 
 
 def _downloads_busy() -> ApiError:
@@ -127,6 +148,7 @@ async def _register_url(
     raw_url: str,
     options: RegisterOptions,
     response: Response,
+    add_callback: AddCallback,
 ) -> VideoOut:
     """A URL video is DOWNLOADING at once (202): the download runs in the download pool, not
     in this request. The URL is checked here first (syntax, and the address policy on the
@@ -136,20 +158,25 @@ async def _register_url(
     if not pool.reserve():
         raise _downloads_busy()
     try:
-        video = await run_in_threadpool(_register_download, session_factory, raw_url, options)
+        video, secret = await run_in_threadpool(
+            _register_download, session_factory, raw_url, options, add_callback
+        )
     except BaseException:
         pool.release()
         raise
     pool.submit(video.id, raw_url, video.filename)
     response.status_code = 202
-    return VideoOut.of(video)
+    return _registered(video, secret)
 
 
 def _register_download(
-    session_factory: SessionFactory, raw_url: str, options: RegisterOptions
-) -> Video:
+    session_factory: SessionFactory,
+    raw_url: str,
+    options: RegisterOptions,
+    add_callback: AddCallback,
+) -> tuple[Video, str | None]:
     with db_session_context(session_factory) as session:
-        return VideoService(session).register_download(
+        video = VideoService(session).register_download(
             url=raw_url,
             filename=url_filename(raw_url),
             language=options.language_code,
@@ -159,6 +186,10 @@ def _register_download(
             max_speakers=options.max_speakers,
             task=options.task,
         )
+        secret = None
+        if options.callback_url is not None:
+            secret = add_callback(session, video.id, options.callback_url)
+        return video, secret
 
 
 @router.post(
@@ -211,27 +242,42 @@ async def register_video(
                 assert body.url is not None
                 if not settings.allow_url_registration:
                     raise ApiError(ErrorCode.FORBIDDEN, "registering URLs is disabled")
+                if options.callback_url is not None:  # refused before anything is fetched
+                    await run_in_threadpool(state.vidigest.check_callback, options.callback_url)
                 return await _register_url(
-                    state.downloads, session_factory, body.url, options, response
+                    state.downloads,
+                    session_factory,
+                    body.url,
+                    options,
+                    response,
+                    state.vidigest.add_callback,
                 )
         else:
             raise ApiError(
                 ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 'send multipart/form-data with a \'file\' part, or JSON {"path"} / {"url"}',
             )
+        if options.callback_url is not None:
+            await run_in_threadpool(state.vidigest.check_callback, options.callback_url)
         try:
             await run_in_threadpool(_probe, received.path, settings.max_media_seconds)
         except MediaError as exc:
             raise media_problem(exc) from exc
-        video = await run_in_threadpool(
-            _register, session_factory, received, source_type, source_uri, options
+        video, secret = await run_in_threadpool(
+            _register,
+            session_factory,
+            received,
+            source_type,
+            source_uri,
+            options,
+            state.vidigest.add_callback,
         )
     except BaseException:
         if received is not None:
             remove_stored_media(settings.storage_dir, str(received.path))
         raise
     state.wake_workers()
-    return VideoOut.of(video)
+    return _registered(video, secret)
 
 
 @router.get("", response_model=VideoList, summary="List videos")

@@ -45,6 +45,11 @@ class VideoOut(BaseModel):
     model: str | None
     created_at: datetime
     updated_at: datetime
+    callback_secret: str | None = Field(
+        default=None,
+        description="Only in the answer to a registration with callback_url: the whsec_ secret "
+        "its webhooks are signed with",
+    )
 
     @classmethod
     def of(cls, video: Video) -> VideoOut:
@@ -98,6 +103,13 @@ class RegisterOptions(BaseModel):
     )
     min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
     max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters
+        description="Receives a signed video.completed or video.failed webhook for this video "
+        "(the answer holds its secret, `callback_secret`)",
+    )
 
     @model_validator(mode="after")
     def _translation_model(self) -> Self:
