@@ -170,7 +170,10 @@ class MessageHandler(Generic[ResultT]):
                     if ProcessedMessageService(session).is_processed(self.consumer, message_id):
                         return HandleResult(Outcome.DUPLICATE)
                     _refused_as_stale(self.step.begin, session, event)
-            result = self.step.run(event)
+            try:
+                result = self.step.run(event)
+            except VideoStateError as exc:  # the video left the stage meanwhile (cancelled)
+                raise _Stale(str(exc)) from exc
             with db_session_context(self.session_factory) as session:
                 marked = ProcessedMessageService(session).mark_as_processed(
                     self.consumer, message_id, skip_check=True

@@ -32,6 +32,9 @@ class Video(CreatedAtMixin, Base):
     min_speakers: Mapped[int | None] = mapped_column(Integer)  # hints for "auto"
     max_speakers: Mapped[int | None] = mapped_column(Integer)
     duration: Mapped[float | None] = mapped_column(Float)
+    stage_started_at: Mapped[datetime | None] = mapped_column()  # when the current stage began
+    detected_language: Mapped[str | None] = mapped_column(String(16))  # the transcript's language
+    asr_model: Mapped[str | None] = mapped_column(String(256))  # the model that transcribed it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
