@@ -199,14 +199,18 @@ def test_phone_keyboard_deep_link_and_dark_mode(server: str, pw: Any) -> None:
         f"Math.abs(document.getElementById('player').currentTime - {start}) < 1.5"
     )
 
-    # a deep link (as a search hit makes): the line is highlighted and in view, no frame
-    # around the page
+    # a deep link (as a search hit makes) to the last line, on a narrow window where the
+    # transcript box scrolls: the line is highlighted and scrolled into view, no frame around
+    # the page
+    page.set_viewport_size({"width": 390, "height": 844})
     last = segments.last
     at = float(last.get_attribute("data-start") or "nan") + 0.1
     page.goto(f"{server}/#/videos/{clip_id}?t={at}")
     page.reload()
     current = page.locator("#transcript button.current")
     expect(current).to_have_count(1, timeout=30_000)
+    box = page.locator("#transcript")
+    assert box.evaluate("b => b.scrollHeight > b.clientHeight + 50")  # it had to scroll
     assert current.get_attribute("data-start") == last.get_attribute("data-start")
     in_view = page.evaluate(
         """() => { const box = document.getElementById('transcript').getBoundingClientRect();
@@ -219,6 +223,8 @@ def test_phone_keyboard_deep_link_and_dark_mode(server: str, pw: Any) -> None:
         "none",
         "",
     )
+
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     # an unknown video: no empty Summary / Key points / Chapters headings
     page.goto(f"{server}/#/videos/00000000-0000-0000-0000-000000000000")
