@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/pipeline.py [--smoke]
 
-For each input, in fresh processes: `vidigest process FILE` (decode, ASR, SQLite, outbox,
-summary, output files) and the same video through Kafka (relay, transcription and summary
+For each input, in fresh processes: `vidigest process FILE` (decode, ASR, speakers, SQLite,
+outbox, summary, output files), the same without speakers (`VIDIGEST_SPEAKERS=off`: the batched
+transcript and the summary), and the same video through Kafka (relay, transcription and summary
 worker processes, PostgreSQL; wall time from `vidigest submit` to COMPLETED) against a
 baseline measured in the same run: plain faster-whisper (same model, int8, beam 5, VAD)
 transcribing the same file, nothing else. Prints wall time, peak RSS and the ratio to the
@@ -119,25 +120,31 @@ def main() -> None:
                 "HF_HUB_OFFLINE": "1",
             }
             base_wall, base_rss = measure([sys.executable, "-c", BASELINE, str(path)], env)
-            wall, rss = measure(
-                [
-                    sys.executable,
-                    "-m",
-                    "vidigest",
-                    "process",
-                    str(path),
-                    "--out",
-                    str(work / f"out-{path.stem}"),
-                ],
-                env,
-            )
             print(
                 f"{path.name:<26}{'faster-whisper alone (base)':<28}"
                 f"{base_wall:>8.1f}{base_rss:>9.0f}{1:>7.2f}"
             )
-            print(
-                f"{'':<26}{'vidigest process':<28}{wall:>8.1f}{rss:>9.0f}{wall / base_wall:>7.2f}"
-            )
+            for label, extra in (
+                ("vidigest process, no spk", {"VIDIGEST_SPEAKERS": "off"}),
+                ("vidigest process", {}),
+            ):
+                wall, rss = measure(
+                    [
+                        sys.executable,
+                        "-m",
+                        "vidigest",
+                        "process",
+                        str(path),
+                        "--out",
+                        str(work / f"out-{path.stem}-{len(extra)}"),
+                    ],
+                    {
+                        **env,
+                        **extra,
+                        "VIDIGEST_DATA_DIR": str(work / f"data-{path.stem}-{len(extra)}"),
+                    },
+                )
+                print(f"{'':<26}{label:<28}{wall:>8.1f}{rss:>9.0f}{wall / base_wall:>7.2f}")
             kafka = through_kafka(path, work / f"kafka-{path.stem}")
             print(
                 f"{'':<26}{'through Kafka (3 workers)':<28}{kafka:>8.1f}{'-':>9}"

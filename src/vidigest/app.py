@@ -87,8 +87,8 @@ class ModelCache:
 
         with self._lock:
             if self._diarizer is None:
-                # VIDIGEST_ASR_THREADS bounds the embedding batches run at once too (0: one batch;
-                # two were no faster on 2 cores)
+                # VIDIGEST_ASR_THREADS bounds the embedding batches run at once too (0: one per
+                # core, as for speech recognition)
                 self._diarizer = CamPlusDiarizer(threads=self.settings.asr_threads or None)
             return self._diarizer
 
