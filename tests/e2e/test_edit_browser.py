@@ -26,7 +26,7 @@ CLIP = SAMPLES / "librivox_speech.mp4"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    with serve(tmp_path / "data", tmp_path / "serve.log") as base:
+    with serve(tmp_path) as base:
         yield base
 
 

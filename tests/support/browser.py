@@ -30,36 +30,43 @@ ARTIFACTS = REPO / ".test-artifacts"
 
 
 @contextmanager
-def serve(data_dir: Path, log_path: Path) -> Iterator[str]:
-    """The base URL of `vidigest serve` (embedded) once ready; stopped on exit."""
+def serve(directory: Path, **env_overrides: str) -> Iterator[str]:
+    """An embedded `vidigest serve` (SQLite, workers in process) with its data under
+    `directory`; yields its base URL once ready. `env_overrides`: more VIDIGEST_* settings."""
     port = free_port()
-    env = {**os.environ, "VIDIGEST_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "VIDIGEST_DATA_DIR": str(directory / "data"),
+        "HF_HUB_OFFLINE": "1",
+    }
     for name in ("VIDIGEST_KAFKA_BOOTSTRAP", "VIDIGEST_DATABASE_URL", "VIDIGEST_API_KEYS"):
         env.pop(name, None)
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vidigest", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "vidigest serve did not become ready"
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
+    env.update(env_overrides)
+    log = (directory / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vidigest", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, (directory / "serve.log").read_text()
             try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "vidigest serve did not become ready"
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

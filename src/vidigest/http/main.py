@@ -147,13 +147,17 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
 
     web_dir = str(WEB_DIR)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(
             os.path.join(web_dir, "index.html"),
             media_type="text/html",
             headers={"Content-Security-Policy": UI_CSP},
         )
+
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(os.path.join(web_dir, "favicon.svg"), media_type="image/svg+xml")
 
     _install_docs(app)
 

@@ -1,5 +1,5 @@
 // vidigest web UI: correcting a transcript. Loaded after app.js (whose helpers it uses: api, el,
-// $, loadSummary, loadTranscript); app.js calls VidigestEdit.attach(videoId) each time it has
+// $, reloadSummary, reloadTranscript); app.js calls VidigestEdit.attach(videoId) each time it has
 // drawn the transcript.
 //
 // "Correct" turns correction on: a click on a segment's text then opens it in place (Enter
@@ -162,14 +162,14 @@ const VidigestEdit = (() => {
   }
 
   async function reload() {
-    await loadTranscript(videoId);
+    await reloadTranscript(videoId);
     say("Reloaded. The summary is being updated…");
     watchSummary(videoId);
   }
 
   // after a correction: the transcript again (it re-attaches), then the summary once remade
   async function changed(what) {
-    await loadTranscript(videoId);
+    await reloadTranscript(videoId);
     say(`${what} The summary is being updated…`);
     watchSummary(videoId);
   }
@@ -181,7 +181,7 @@ const VidigestEdit = (() => {
       let summary;
       try { summary = await api(`/videos/${id}/summary`); } catch (_) { summary = null; }
       if (summary && summary.up_to_date) {
-        await loadSummary(id);
+        await reloadSummary(id);
         say("The summary is up to date.");
         return;
       }

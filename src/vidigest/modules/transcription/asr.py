@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,6 +277,7 @@ class WhisperTranscriber:
         decoded = offset
         exhausted = False
         out = Accumulator(first_index, previous_end if previous_end is not None else start_at)
+        heard = _Heard(progress, limit=info.duration or None)
         try:
             while True:
                 # one sample more than a window: is this window the last one?
@@ -302,7 +303,16 @@ class WhisperTranscriber:
                             language_now = detected = vote.language
                             detected_probability = vote.probability
                     if language_now is not None:  # else the VAD heard nothing to transcribe
-                        segments = self._run(model, audio, language_now, task)
+                        segments = self._run(
+                            model,
+                            audio,
+                            language_now,
+                            task,
+                            on_segment=heard.within(
+                                offset / sr,
+                                (offset + audio.size) / sr - (0.0 if last else self.guard_seconds),
+                            ),
+                        )
                     if segments and locked is None and fixed is None:
                         locked = detected  # speech heard: keep its language for the file
                 if last:
@@ -339,7 +349,7 @@ class WhisperTranscriber:
                         ),
                         floor,
                     )
-                progress.update("transcribe", (offset + cut) / sr)
+                heard.report((offset + cut) / sr)
                 yield Window(
                     start=offset / sr,
                     end=(offset + cut) / sr,
@@ -361,9 +371,16 @@ class WhisperTranscriber:
         progress.finish("transcribe")
 
     def _run(
-        self, model: Any, audio: Audio, language: str, task: Task = "transcribe"
+        self,
+        model: Any,
+        audio: Audio,
+        language: str,
+        task: Task = "transcribe",
+        on_segment: Callable[[float], None] | None = None,
     ) -> list[RawSegment]:
-        """The segments of one window (times relative to it).
+        """The segments of one window (times relative to it). `on_segment` hears the end of each
+        segment as it is decoded (progress within the window: the sequential decoder yields
+        segment by segment, the batched one batch by batch).
 
         batch_size > 1: faster-whisper's BatchedInferencePipeline. Its VAD (speech chunks of at
         most 30 s, split at silences of 160 ms) cuts the window into chunks that are decoded
@@ -386,7 +403,12 @@ class WhisperTranscriber:
                 batch_size=self.batch_size,
                 without_timestamps=True,  # one segment per chunk: see split_sentences
             )
-            return [piece for s in segments for piece in split_sentences(to_raw_segment(s))]
+            pieces: list[RawSegment] = []
+            for s in segments:
+                pieces.extend(split_sentences(to_raw_segment(s)))
+                if on_segment is not None:
+                    on_segment(float(s.end))
+            return pieces
         else:
             segments, _info = model.transcribe(
                 audio,
@@ -397,4 +419,31 @@ class WhisperTranscriber:
                 vad_filter=True,
                 condition_on_previous_text=False,
             )
-        return [to_raw_segment(s) for s in segments]
+        raw: list[RawSegment] = []
+        for s in segments:
+            raw.append(to_raw_segment(s))
+            if on_segment is not None:
+                on_segment(float(s.end))
+        return raw
+
+
+class _Heard:
+    """The "transcribe" progress of one file in seconds of audio: the end of the last segment
+    decoded (within a window) or the end of the last window done, never going back."""
+
+    def __init__(self, progress: ProgressReporter, limit: float | None) -> None:
+        self.progress = progress
+        self.limit = limit
+        self.done = 0.0
+
+    def report(self, seconds: float) -> None:
+        if self.limit is not None:
+            seconds = min(seconds, self.limit)
+        if seconds > self.done:
+            self.done = seconds
+            self.progress.update("transcribe", seconds)
+
+    def within(self, window_start: float, upto: float) -> Callable[[float], None]:
+        """Reports of a window's segments (ends relative to it), up to `upto` (the audio after
+        a window's guard is decoded again in the next window)."""
+        return lambda end: self.report(min(window_start + end, upto))

@@ -135,6 +135,7 @@ class TranscriptionStep:
             task=payload.task or "transcribe",
         )
         for window in windows:
+            self._still_transcribing(video_id)  # cancelled meanwhile: stop here
             if window.last:
                 # a translation's text is English: the complete transcript says so (summary,
                 # keywords and exports read it); the windows stored for a resume keep the
@@ -171,6 +172,12 @@ class TranscriptionStep:
                 stored,
             )
         raise AssertionError("iter_windows ended without its last window")  # pragma: no cover
+
+    def _still_transcribing(self, video_id: str) -> None:
+        """VideoStateError when the video left TRANSCRIBING meanwhile (cancelled by the user):
+        the handler then records the message as skipped, and nothing more is stored."""
+        with db_session_context(self.session_factory) as session:
+            VideoService(session).still(video_id, VideoStatus.TRANSCRIBING)
 
     def _speakers(
         self, payload: VideoRegistered, result: TranscriptionResult
@@ -232,7 +239,12 @@ class TranscriptionStep:
         video_id = self.video_id(event)
         # the status first: a stale delivery is refused before it writes a transcript
         VideoService(session).transition(
-            video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
+            video_id,
+            VideoStatus.TRANSCRIBED,
+            duration=result.duration,
+            progress=100.0,
+            detected_language=result.language,
+            asr_model=result.model,
         )
         transcript_id, segment_count = TranscriptService(session).finish(video_id, result)
         OutboxService(session).add(

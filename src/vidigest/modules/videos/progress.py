@@ -1,18 +1,28 @@
-"""Progress reporters: stored on the video row (for API/CLI readers) and fanned out."""
+"""Progress reporters: stored on the video row (for API/CLI readers) and fanned out.
+
+A stored report is also the worker's check that the video is still its own: the write is
+conditional on the stage's status, and when the video has left it (cancelled by the user) the
+report raises VideoStateError, which stops the work where it is."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
 
-from vidigest.common.constants import EventType
+from vidigest.common.constants import EventType, VideoStatus
+from vidigest.common.exceptions import VideoStateError
 from vidigest.common.types import Event, ProgressReporter, VideoProgress
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.modules.videos.service import VideoService
 
+# the status a video is in while each stored phase runs
+PHASE_STATUS = {"transcribe": VideoStatus.TRANSCRIBING, "summarize": VideoStatus.SUMMARIZING}
+
 
 class StoredProgress:
-    """Writes the percent done of one phase to `videos.progress`, at most every few seconds."""
+    """Writes the percent done of one phase to `videos.progress`, at most every few seconds
+    (`min_interval`: one write per 2 s by default, whatever the reports' rate); raises
+    VideoStateError from `update` once the video has left the phase's status (cancelled)."""
 
     def __init__(
         self,
@@ -34,12 +44,20 @@ class StoredProgress:
 
     def update(self, phase: str, completed: float) -> None:
         now = time.monotonic()
-        if phase != self.phase or self._total <= 0 or now - self._last_write < self.min_interval:
+        if now - self._last_write < self.min_interval:
+            return
+        status = PHASE_STATUS.get(self.phase)
+        if phase != self.phase or self._total <= 0:
+            if status is not None and phase != self.phase:  # another phase of the same stage
+                self._last_write = now
+                with db_session_context(self.session_factory) as session:
+                    VideoService(session).still(self.video_id, status)
             return
         self._last_write = now
         percent = min(100.0, 100.0 * completed / self._total)
         with db_session_context(self.session_factory) as session:
-            VideoService(session).set_progress(self.video_id, percent)
+            if not VideoService(session).set_progress(self.video_id, percent, status):
+                raise VideoStateError(f"video {self.video_id} left {status}: its work stopped")
 
     def finish(self, phase: str) -> None:
         pass  # the step's final transaction stores 100 %

@@ -301,7 +301,12 @@ def list_videos(
     )
 
 
-@router.get("/{video_id}", response_model=VideoOut, summary="One video: status and progress")
+@router.api_route(
+    "/{video_id}",
+    methods=["GET", "HEAD"],
+    response_model=VideoOut,
+    summary="One video: status and progress",
+)
 def get_video(video_id: str, session: SessionDep) -> VideoOut:
     return VideoOut.of(VideoService(session).get(video_id))
 
@@ -324,8 +329,9 @@ def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
     ]
 
 
-@router.get(
+@router.api_route(
     "/{video_id}/media",
+    methods=["GET", "HEAD"],
     summary="The media file (supports Range requests)",
     description="Served inline as `audio/*` or `video/*` as PyAV finds the container (never "
     "from the file name); anything else as an `application/octet-stream` attachment.",
@@ -383,10 +389,29 @@ def retry_video(video_id: str, state: StateDep, session_factory: SessionFactoryD
     return VideoOut.of(video)
 
 
+@router.post(
+    "/{video_id}/cancel",
+    response_model=VideoOut,
+    summary="Stop processing a video",
+    description='The video becomes FAILED with the reason "cancelled by the user" (it may '
+    "then be retried or deleted); the worker busy with it stops at its next check (within a "
+    "few seconds, or at the end of the batch of speech being decoded) and stores nothing more. "
+    "409 for a video that is COMPLETED or FAILED already.",
+    responses=error_responses(409),
+)
+def cancel_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> VideoOut:
+    with db_session_context(session_factory) as session:
+        video = VideoService(session).cancel(video_id)
+        out = VideoOut.of(video)
+    state.downloads.cancel(video_id)  # a download running for it stops now
+    return out
+
+
 @router.delete(
     "/{video_id}",
     status_code=204,
     summary="Delete a video: rows and stored media",
+    description="Only a COMPLETED or FAILED video (409 while it is processed: cancel it first).",
     responses=error_responses(409),
 )
 def delete_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> Response:

@@ -3,7 +3,7 @@ video shows (each stage's share of the whole job)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,6 +31,23 @@ def overall_progress(status: str, stage_progress: float) -> float:
     return round(start + span * max(0.0, min(100.0, stage_progress)) / 100.0, 1)
 
 
+# statuses whose stage reports a percentage as it goes (an ETA can be told from it)
+_TIMED = frozenset({VideoStatus.DOWNLOADING, VideoStatus.TRANSCRIBING, VideoStatus.SUMMARIZING})
+
+
+def eta_seconds(
+    status: str, stage_progress: float, started: datetime | None, now: datetime | None = None
+) -> float | None:
+    """Seconds left in the current stage at the pace so far: elapsed x (100 - p) / p, where p
+    is the stage's percent done (for transcription, seconds of audio done / the duration).
+    None until there is a pace to go by (1 % done) or when the stage reports no percentage."""
+    if status not in _TIMED or started is None or not 1.0 <= stage_progress < 100.0:
+        return None
+    now = now or datetime.now(UTC)
+    elapsed = max(0.0, (now - started).total_seconds())
+    return round(elapsed * (100.0 - stage_progress) / stage_progress, 1)
+
+
 class VideoOut(BaseModel):
     id: str
     filename: str
@@ -41,8 +58,18 @@ class VideoOut(BaseModel):
     duration: float | None
     size_bytes: int | None
     source_type: str
-    language: str | None
-    model: str | None
+    language: str | None = Field(
+        description="The transcript's language once transcribed (detected or given); before, "
+        "the one asked for (None: detect)"
+    )
+    model: str | None = Field(
+        description="The model that transcribed it once transcribed; before, the preset asked "
+        "for (None: the server's default)"
+    )
+    eta_seconds: float | None = Field(
+        description="Seconds left in the current stage at its pace so far (None: not known yet)"
+    )
+    stage_started_at: datetime | None
     created_at: datetime
     updated_at: datetime
     callback_secret: str | None = Field(
@@ -63,8 +90,10 @@ class VideoOut(BaseModel):
             duration=video.duration,
             size_bytes=video.size_bytes,
             source_type=video.source_type,
-            language=video.language,
-            model=video.model,
+            language=video.detected_language or video.language,
+            model=video.asr_model or video.model,
+            eta_seconds=eta_seconds(video.status, video.progress, video.stage_started_at),
+            stage_started_at=video.stage_started_at,
             created_at=video.created_at,
             updated_at=video.updated_at,
         )

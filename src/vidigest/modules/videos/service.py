@@ -32,7 +32,20 @@ from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.videos.models import Video, VideoStatusLog
 
-__all__ = ["VideoService", "VideoStateError", "VideoStatusLogService"]
+__all__ = ["CANCELLED_REASON", "VideoService", "VideoStateError", "VideoStatusLogService"]
+
+# A cancelled video is FAILED with this reason: it may then be retried or deleted like any
+# failed one, and a worker busy with it stops at its next check (`VideoService.still`).
+CANCELLED_REASON = "cancelled by the user"
+PROCESSING_STATUSES = frozenset(
+    {
+        VideoStatus.DOWNLOADING,
+        VideoStatus.REGISTERED,
+        VideoStatus.TRANSCRIBING,
+        VideoStatus.TRANSCRIBED,
+        VideoStatus.SUMMARIZING,
+    }
+)
 
 
 def _speaker_choice(
@@ -216,6 +229,8 @@ class VideoService:
             allowed={VideoStatus.FAILED},
             reason="retry requested",
             progress=0.0,
+            detected_language=None,
+            asr_model=None,
             where=[Video.media_path == video.media_path],
             refusal="only a FAILED video can be retried",
         )
@@ -229,6 +244,30 @@ class VideoService:
             self._emit_registered(video)
         return video
 
+    def cancel(self, video_id: str) -> Video:
+        """Stop processing a video: FAILED "cancelled by the user" (and `video.failed`), from
+        any status but COMPLETED and FAILED, by the same conditional UPDATE as every change.
+        The worker busy with it notices at its next check (between windows, at each progress
+        report) and stores nothing more; the message is then recorded as skipped."""
+        self.get(video_id)
+        self.fail(
+            video_id,
+            "cancel",
+            CANCELLED_REASON,
+            allowed=PROCESSING_STATUSES,
+            refusal="only a video being processed can be cancelled",
+        )
+        video = self.get(video_id)
+        self.session.refresh(video)
+        return video
+
+    def still(self, video_id: str, status: VideoStatus) -> None:
+        """VideoStateError (VideoNotFoundError when deleted) unless the video is still in
+        `status`: a worker asks between pieces of long work whether it was cancelled."""
+        current = self._current_status(video_id)
+        if current != status.value:
+            raise VideoStateError(f"video {video_id} is {current} now; its {status.value} stopped")
+
     def delete(self, video_id: str) -> Video:
         """Deletes the video and (by cascade) its history, transcript and summary rows, with
         one conditional DELETE: only a video no worker is busy with (COMPLETED or FAILED)."""
@@ -237,7 +276,8 @@ class VideoService:
         if self.repository.delete_where({"id": video_id, "status": terminal}) == 0:
             current = self._current_status(video_id)
             raise VideoStateError(
-                f"video {video_id} is being processed ({current}); delete it when it ends"
+                f"video {video_id} is being processed ({current}); cancel it first "
+                f"(POST /videos/{video_id}/cancel), then delete it"
             )
         return video
 
@@ -268,7 +308,7 @@ class VideoService:
         sources = allowed_from(to)
         if allowed is not None:
             sources &= frozenset(allowed)
-        changes: dict[str, object] = {"status": to.value, **values}
+        changes: dict[str, object] = {"status": to.value, "stage_started_at": utcnow(), **values}
         if to is VideoStatus.FAILED:
             reason = user_reason(reason or "failed")
             changes["error"] = reason
@@ -329,12 +369,20 @@ class VideoService:
         *,
         allowed: Collection[VideoStatus] | None = None,
         where: Sequence[ColumnElement[bool]] = (),
+        refusal: str | None = None,
     ) -> None:
         """FAILED with a human-readable reason (filtered by `user_reason`: no SQL, traceback
         or server path), plus a `video.failed` event. VideoStateError if the video already
         ended (COMPLETED or FAILED) or is not in `allowed`."""
         reason = user_reason(reason)
-        self.transition(video_id, VideoStatus.FAILED, reason=reason, allowed=allowed, where=where)
+        self.transition(
+            video_id,
+            VideoStatus.FAILED,
+            reason=reason,
+            allowed=allowed,
+            where=where,
+            refusal=refusal,
+        )
         self.outbox.add(
             Event(
                 event_type=EventType.VIDEO_FAILED,

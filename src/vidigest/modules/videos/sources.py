@@ -92,6 +92,17 @@ def _utf8_bytes(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def display_name(name: str | None, default: str = "upload") -> str:
+    """The name users see, as they gave it: the last path component, NFC, without control or
+    format characters (no bidi overrides), spaces collapsed, at most MAX_NAME_CHARS characters
+    with its extension. `&`, `#`, apostrophes, dashes and letters of any script are kept; the
+    name on disk is made from it (`storage_name`)."""
+    name = unicodedata.normalize("NFC", (name or "").replace("\\", "/")).split("/")[-1]
+    name = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
+    name = " ".join(name.split())
+    return _cut(name, MAX_NAME_CHARS, len, default) if name.strip(" .") else default
+
+
 def safe_filename(name: str | None, default: str = "upload") -> str:
     """The last path component of a client-supplied name, without control or odd characters,
     at most MAX_NAME_CHARS characters (with its extension)."""
@@ -143,7 +154,7 @@ def remove_stored_media(storage_dir: Path, media_path: str) -> bool:
 @dataclass
 class ReceivedUpload:
     path: Path  # the stored file (its name fits a directory entry)
-    filename: str  # the name users see: the client's own, made safe, not cut by bytes
+    filename: str  # the name users see: the client's own (`display_name`), not cut by bytes
     size: int
     fields: dict[str, str] = field(default_factory=dict)
     origin: str | None = None  # where it came from, as readable text (server path registration)
@@ -238,7 +249,7 @@ class _UploadWriter:
         self._part.name = name
         if name == "file":
             raw = options.get(b"filename")
-            self._part.filename = safe_filename(raw.decode("utf-8", "replace") if raw else None)
+            self._part.filename = display_name(raw.decode("utf-8", "replace") if raw else None)
             try:
                 self._dir = new_storage_dir(self.storage_dir)
                 target = self._dir / storage_name(self._part.filename)
@@ -609,7 +620,7 @@ def parse_url(raw_url: str) -> httpx.URL:
 
 
 def _url_filename(url: httpx.URL) -> str:
-    return storage_name(unquote(url.path.rsplit("/", 1)[-1]), default="download")
+    return display_name(unquote(url.path.rsplit("/", 1)[-1]), default="download")
 
 
 class DownloadGuard:
@@ -744,7 +755,7 @@ def fetch_url(
                     length = int(declared) if declared.isdigit() else None
                     if length is not None and length > max_bytes:
                         raise too_large(max_bytes)
-                    target = target_dir / (filename or _url_filename(url))
+                    target = target_dir / storage_name(filename or _url_filename(url))
                     size = 0
                     with target.open("wb") as out:
                         # each network read as it comes (no chunk size: httpx would wait to
