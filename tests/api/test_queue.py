@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from tests.support import media
 from tests.support.api import MakeClient, api_settings, assert_error, stored_files, upload
 from tests.support.paths import SAMPLES
+from vidigest.common.stages import TRANSCRIPTION
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.models import ProcessedMessage
 from vidigest.modules.transcription.models import TranscriptSegment
@@ -120,7 +121,11 @@ def test_cancel_stops_a_running_transcription(
         deadline = time.monotonic() + 240
         while True:  # the worker gives the message up as stale: skipped
             with db_session_context(database.session_factory) as session:
-                outcomes = session.scalars(select(ProcessedMessage.outcome)).all()
+                outcomes = session.scalars(
+                    select(ProcessedMessage.outcome).where(
+                        ProcessedMessage.consumer == TRANSCRIPTION.consumer
+                    )
+                ).all()
             if outcomes:
                 break
             assert time.monotonic() < deadline, "the worker did not stop"

@@ -181,6 +181,7 @@ EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
     EventType.SUMMARY_COMPLETED: SummaryCompleted,
     EventType.VIDEO_FAILED: VideoFailed,
     EventType.VIDEO_PROGRESS: VideoProgress,
+    EventType.TRANSCRIPT_EDITED: TranscriptEdited,
 }
 
 
