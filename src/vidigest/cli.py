@@ -413,7 +413,7 @@ def submit(
 
 
 # A stage's name (`common/stages.py`) or the relay: `workers.PROCESSES`, checked by a test.
-WorkerName = Literal["transcription", "summary", "relay"]
+WorkerName = Literal["transcription", "summary", "indexing", "relay"]
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
 ]
@@ -421,7 +421,7 @@ MetricsPort = Annotated[
 
 @app.command()
 def worker(
-    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay")],
+    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | indexing | relay")],
     metrics_port: MetricsPort = None,
 ) -> None:
     """Run the worker of one stage (or the outbox relay) against Kafka and the shared database."""
@@ -438,6 +438,7 @@ def worker(
 def run_all(
     transcription: Annotated[int, typer.Option(min=0, help="Transcription workers.")] = 1,
     summary: Annotated[int, typer.Option(min=0, help="Summary workers.")] = 1,
+    indexing: Annotated[int, typer.Option(min=0, help="Search indexing workers.")] = 1,
     relay: Annotated[int, typer.Option(min=0, help="Outbox relays.")] = 1,
     metrics_port: Annotated[
         int | None, typer.Option(help="First metrics port; each child gets the next one.")
@@ -450,7 +451,12 @@ def run_all(
     settings = _settings()
     if settings.embedded:
         raise VidigestError("run-all needs VIDIGEST_KAFKA_BOOTSTRAP and VIDIGEST_DATABASE_URL")
-    counts = {"transcription": transcription, "summary": summary, "relay": relay}
+    counts = {
+        "transcription": transcription,
+        "summary": summary,
+        "indexing": indexing,
+        "relay": relay,
+    }
     stop = stop_on_signals()
     Supervisor(run_all_children(counts, metrics_port), grace_seconds=grace).run(stop)
 
