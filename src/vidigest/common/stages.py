@@ -4,9 +4,9 @@ message handler's idempotency key and failure reason, the embedded broker's subs
 the Kafka worker's topic and group). How each stage's step is built is wired in `app.py`
 (`STEP_FACTORIES`), the one level that may know every feature.
 
-Words, one meaning each: a *stage* is transcription, summary or indexing; a *step* is the code that does
-a stage's work for one message (`modules/<stage>/step.py`); a *worker* is the loop (and, in
-distributed mode, the process) consuming a stage's topic.
+Words, one meaning each: a *stage* is transcription, summary or indexing; a *step* is the code
+that does a stage's work for one message (`modules/<stage>/step.py`); a *worker* is the loop
+(and, in distributed mode, the process) consuming a stage's topic.
 """
 
 from __future__ import annotations

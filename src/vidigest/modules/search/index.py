@@ -16,10 +16,16 @@ from sqlalchemy import bindparam, cast, delete, update
 from sqlalchemy.orm import Session
 
 from vidigest.common.types import Segment
+from vidigest.modules.search.fulltext_index import VECTOR_COLUMN
 from vidigest.modules.search.models import SearchPassage
 from vidigest.modules.search.passages import Passage, build_passages
-from vidigest.modules.search.vector_index import VectorStatus, vector_status
-from vidigest.modules.search.vectors import PASSAGE_VECTORS, Vector
+from vidigest.modules.search.vector_index import (
+    PASSAGE_VECTORS,
+    Vector,
+    VectorStatus,
+    vector_literal,
+    vector_status,
+)
 from vidigest.modules.transcription.service import TranscriptService
 
 F32 = npt.NDArray[np.float32]
@@ -71,12 +77,10 @@ def store_index(session: Session, video_id: str, index: VideoIndex) -> int:
     session.add_all(rows)
     session.flush()
     if rows and _status(session).backend == "pgvector":
-        from vidigest.modules.search.vector_index import vector_literal
-
         session.execute(
             update(PASSAGE_VECTORS)
             .where(PASSAGE_VECTORS.c.id == bindparam("pid"))
-            .values(embedding_vec=cast(bindparam("vec"), Vector())),
+            .values({VECTOR_COLUMN: cast(bindparam("vec"), Vector())}),
             [
                 {"pid": row.id, "vec": vector_literal(vector)}
                 for row, vector in zip(rows, index.vectors, strict=True)

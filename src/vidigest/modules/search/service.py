@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Float,
+    String,
     and_,
     bindparam,
     column,
@@ -36,6 +37,7 @@ from vidigest.modules.search.fulltext_index import PASSAGES_FTS_TABLE
 from vidigest.modules.search.index import TextEncoder
 from vidigest.modules.search.models import SearchPassage
 from vidigest.modules.search.vectors import (
+    NO_FILTERS,
     SearchFilters,
     SemanticSearchUnavailable,
     filtered,
@@ -55,7 +57,7 @@ CANDIDATES = 50  # passages each ranking contributes to the fusion, at least
 MIN_SIMILARITY = 0.25
 # words too common to find anything on their own (dropped unless nothing else is left)
 STOP_WORDS = frozenset(
-    [
+    {
         "a",
         "an",
         "and",
@@ -115,7 +117,7 @@ STOP_WORDS = frozenset(
         "she",
         "his",
         "her",
-    ]
+    }
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -242,7 +244,7 @@ def _keyword_terms(query: str) -> list[str]:
 
 
 def keyword_passages(
-    session: Session, query: str, k: int, filters: SearchFilters = SearchFilters()
+    session: Session, query: str, k: int, filters: SearchFilters = NO_FILTERS
 ) -> list[tuple[int, float]]:
     """Passages holding any of the query's words (stemmed): (id, score), best first."""
     terms = _keyword_terms(query)
@@ -259,7 +261,7 @@ def keyword_passages(
         match = " OR ".join(f'"{term}"' for term in terms)  # \\w+ tokens hold no quote
         rows = session.execute(statement.order_by(rank).limit(k), {"match": match}).all()
         return [(int(row.id), -float(row.rank)) for row in rows]  # bm25: lower is better
-    config = literal_column("'english'::regconfig")
+    config = literal_column("'english'::regconfig", String())
     vector = func.to_tsvector(config, SearchPassage.text)
     tsquery = func.websearch_to_tsquery(config, bindparam("terms"))
     score = func.ts_rank_cd(vector, tsquery, type_=Float())
@@ -278,7 +280,7 @@ def semantic_passages(
     query: str,
     encoder: TextEncoder,
     k: int,
-    filters: SearchFilters = SearchFilters(),
+    filters: SearchFilters = NO_FILTERS,
     min_similarity: float = MIN_SIMILARITY,
 ) -> list[tuple[int, float]]:
     """Passages nearest in meaning to the query: (id, cosine similarity), best first;
@@ -304,7 +306,7 @@ def search_passages(
     *,
     encoder: TextEncoder,
     mode: Mode = "hybrid",
-    filters: SearchFilters = SearchFilters(),
+    filters: SearchFilters = NO_FILTERS,
     limit: int = 20,
     offset: int = 0,
 ) -> SearchPage:

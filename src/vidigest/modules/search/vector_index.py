@@ -8,14 +8,29 @@ pgvector, semantic search is off (keyword search works) and `vector_status` says
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, bindparam, cast, column, inspect, select, table, text, update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import UserDefinedType
 
 from vidigest.modules.search.fulltext_index import VECTOR_COLUMN, VECTOR_INDEX
 
 EMBEDDING_DIM = 384  # all-MiniLM-L6-v2 (vidigest.embedding.encoder.EMBEDDING_DIM)
 PASSAGES = "search_passages"
+
+
+class Vector(UserDefinedType[str]):
+    """pgvector's `vector(384)`, bound as its text form."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return f"vector({EMBEDDING_DIM})"
+
+
+# the pgvector column, outside the model (it exists only where pgvector does): for writes
+PASSAGE_VECTORS = table(PASSAGES, column("id"), column(VECTOR_COLUMN, Vector()))
 
 
 @dataclass(frozen=True)
@@ -98,15 +113,21 @@ def _copy_stored_vectors(connection: Connection) -> None:
     """Fill `embedding_vec` from the float32 bytes of passages stored without it."""
     import numpy as np
 
+    stored = table(PASSAGES, column("id"), column("embedding"), column(VECTOR_COLUMN))
     rows = connection.execute(
-        text(f"SELECT id, embedding FROM {PASSAGES} WHERE {VECTOR_COLUMN} IS NULL")
+        select(stored.c.id, stored.c.embedding).where(stored.c[VECTOR_COLUMN].is_(None))
     ).all()
-    for row in rows:
-        vector = np.frombuffer(row.embedding, dtype=np.float32)
-        connection.execute(
-            text(f"UPDATE {PASSAGES} SET {VECTOR_COLUMN} = CAST(:v AS vector) WHERE id = :id"),
-            {"v": vector_literal(vector), "id": row.id},
-        )
+    if not rows:
+        return
+    connection.execute(
+        update(PASSAGE_VECTORS)
+        .where(PASSAGE_VECTORS.c.id == bindparam("pid"))
+        .values({VECTOR_COLUMN: cast(bindparam("vec"), Vector())}),
+        [
+            {"pid": row.id, "vec": vector_literal(np.frombuffer(row.embedding, np.float32))}
+            for row in rows
+        ],
+    )
 
 
 def vector_literal(vector: object) -> str:

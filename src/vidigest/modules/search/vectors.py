@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVarTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -22,41 +22,31 @@ from sqlalchemy import (
     Select,
     bindparam,
     cast,
-    column,
     literal_column,
     select,
-    table,
     text,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.types import UserDefinedType
 
 from vidigest.common.exceptions import VidigestError
 from vidigest.modules.search.fulltext_index import VECTOR_COLUMN
 from vidigest.modules.search.models import SearchPassage
-from vidigest.modules.search.vector_index import EMBEDDING_DIM, vector_literal, vector_status
+from vidigest.modules.search.vector_index import (
+    EMBEDDING_DIM,
+    Vector,
+    vector_literal,
+    vector_status,
+)
 from vidigest.modules.transcription.models import COMPLETE, TranscriptRecord
 from vidigest.modules.videos.models import Video
 
 F32 = npt.NDArray[np.float32]
+Ts = TypeVarTuple("Ts")
 HNSW_EF_SEARCH = 100  # candidates the HNSW walk keeps (pgvector's default: 40)
 
 
 class SemanticSearchUnavailable(VidigestError):
     """This database cannot run semantic search; the message says what is missing."""
-
-
-class Vector(UserDefinedType[str]):
-    """pgvector's `vector(384)`, bound as its text form."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **_kw: Any) -> str:
-        return f"vector({EMBEDDING_DIM})"
-
-
-# the pgvector column, outside the model (it exists only where pgvector does): for writes
-PASSAGE_VECTORS = table(SearchPassage.__tablename__, column("id"), column(VECTOR_COLUMN, Vector()))
 
 
 @dataclass(frozen=True)
@@ -80,7 +70,10 @@ class SearchFilters:
         return where
 
 
-def filtered(statement: Select[Any], filters: SearchFilters) -> Select[Any]:
+NO_FILTERS = SearchFilters()
+
+
+def filtered(statement: Select[*Ts], filters: SearchFilters) -> Select[*Ts]:
     """`statement` over search_passages, joined and narrowed by `filters`."""
     return (
         statement.join(TranscriptRecord, TranscriptRecord.id == SearchPassage.transcript_id)
@@ -121,10 +114,8 @@ def _nearest_numpy(
 def top_k(ids: npt.NDArray[np.int64], matrix: F32, query: F32, k: int) -> list[tuple[int, float]]:
     """Exact nearest rows of `matrix` (unit rows) to `query` by cosine similarity."""
     scores = matrix @ np.asarray(query, dtype=np.float32).ravel()
-    if k < len(scores):
-        chosen = np.argpartition(-scores, k - 1)[:k]
-    else:
-        chosen = np.arange(len(scores))
+    everything = np.arange(len(scores))
+    chosen = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else everything
     chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
     return [(int(ids[i]), float(scores[i])) for i in chosen]
 
