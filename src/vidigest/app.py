@@ -29,6 +29,7 @@ from vidigest.messaging.relay import OutboxRelay
 from vidigest.modules.search.step import IndexingStep
 from vidigest.modules.speakers.pipeline import Diarizer
 from vidigest.modules.speakers.service import ProfileMatcher
+from vidigest.modules.summary.chat import ChatBackend
 from vidigest.modules.summary.step import Summarizer, SummaryStep
 from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
@@ -70,6 +71,7 @@ class ModelCache:
     _summarizers: dict[str, Summarizer] = field(default_factory=dict)
     _diarizer: Diarizer | None = None
     _encoder: SentenceEncoder | None = None
+    _chat: ChatBackend | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transcriber(self, spec: str | None = None) -> Transcriber:
@@ -106,6 +108,19 @@ class ModelCache:
         if self._encoder is None:
             self._encoder = SentenceEncoder()
         return self._encoder
+
+    def chat(self) -> ChatBackend | None:
+        """What writes answers to questions: the OpenAI-compatible server of `VIDIGEST_LLM_*`
+        when a model is named (`VIDIGEST_LLM_MODEL`), else None (answers are extractive)."""
+        if not self.settings.llm_model:
+            return None
+        from vidigest.modules.summary.chat import OpenAIChat
+        from vidigest.modules.summary.llm import config_from_settings
+
+        with self._lock:
+            if self._chat is None:
+                self._chat = OpenAIChat(config_from_settings(self.settings))
+            return self._chat
 
     def profile_matcher(self) -> ProfileMatcher | None:
         """What names new speakers from the voice profiles (at the measured threshold)."""

@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     INTERRUPTED = "interrupted"
     NOT_READY = "not_ready"
+    SEMANTIC_SEARCH_UNAVAILABLE = "semantic_search_unavailable"
     INSUFFICIENT_STORAGE = "insufficient_storage"
 
     @property
@@ -89,6 +90,7 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.BUSY: 503,
         ErrorCode.INTERRUPTED: 503,
         ErrorCode.NOT_READY: 503,
+        ErrorCode.SEMANTIC_SEARCH_UNAVAILABLE: 503,  # no vector search on this database
         ErrorCode.INSUFFICIENT_STORAGE: 507,
     }
 )
