@@ -50,14 +50,25 @@ def result_of(hit: PassageHit) -> SearchResult:
     )
 
 
-def _moment(value: date | datetime | None, *, end: bool) -> datetime | None:
-    """A date means its whole day (UTC): `since` from its start, `until` to its end."""
-    if value is None or isinstance(value, datetime):
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ApiError(ErrorCode.VALIDATION_ERROR, "give dates and times with a time zone")
-        return value
-    start = datetime.combine(value, time.min, tzinfo=UTC)
-    return start + timedelta(days=1) if end else start
+def _moment(value: str | None, name: str, *, end: bool) -> datetime | None:
+    """A day (YYYY-MM-DD, UTC: `since` from its start, `until` to its end) or a date and time
+    with its time zone (ISO 8601)."""
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            start = datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{name}: give a day (2024-05-31) or a date and time with its time zone "
+            "(2024-05-31T12:00:00Z)",
+        )
+    return moment
 
 
 @router.get(
@@ -72,16 +83,20 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=500, description="What to find")],
     mode: Annotated[Literal["hybrid", "semantic", "keyword"], Query()] = "hybrid",
     video_id: Annotated[list[str] | None, Query(max_length=100, description="Only these")] = None,
-    since: Annotated[datetime | date | None, Query(description="Videos added from")] = None,
-    until: Annotated[datetime | date | None, Query(description="Videos added before")] = None,
+    since: Annotated[
+        str | None, Query(max_length=40, description="Videos added from (a day or a time)")
+    ] = None,
+    until: Annotated[
+        str | None, Query(max_length=40, description="Videos added before (a day or a time)")
+    ] = None,
     language: Annotated[str | None, Query(max_length=16, description="e.g. en")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> SearchResults:
     filters = SearchFilters(
         video_ids=tuple(video_id or ()),
-        since=_moment(since, end=False),
-        until=_moment(until, end=True),
+        since=_moment(since, "since", end=False),
+        until=_moment(until, "until", end=True),
         language=language or None,
     )
     try:
