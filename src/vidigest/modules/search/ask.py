@@ -34,6 +34,8 @@ from vidigest.modules.transcription.models import TranscriptSegment
 MOMENTS = 5  # passages retrieved for a question
 QUOTES = 3  # sentences an extractive answer quotes, at most
 MIN_QUOTE_SIMILARITY = 0.3  # below this a sentence does not answer (MiniLM cosine)
+WORD_BONUS = 0.15  # added to a sentence's similarity for sharing all the question's words
+STEM = 5
 CITATION_SLACK = 2.0  # seconds a cited time may fall outside its passage
 _CITATION = re.compile(r"\[([^\[\]]{1,300}?),\s*(\d{1,3}):([0-5]\d)\]")
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
@@ -76,7 +78,7 @@ def clock(seconds: float) -> str:
 
 class LLMAnswer(BaseModel):
     answer: str = Field(
-        max_length=2000,
+        max_length=600,  # a grammar-constrained server (llama.cpp) refuses very long strings
         description="The answer, every sentence ending with its citation [video, mm:ss]",
     )
 
@@ -170,6 +172,11 @@ def _user_prompt(question: str, hits: Sequence[PassageHit]) -> str:
     return "\n".join(lines)
 
 
+def _stems(text: str) -> set[str]:
+    """Content words cut to their first STEM letters ("thickens", "thicken": "thick")."""
+    return {w[:STEM] for w in _content_words(text)}
+
+
 def _content_words(text: str) -> set[str]:
     return {w.lower() for w in _WORD.findall(text)} - STOP_WORDS
 
@@ -222,6 +229,11 @@ def extractive_quotes(
         return []
     vectors = encoder.encode([question, *(c[1] for c in candidates)])
     scores = vectors[1:] @ vectors[0]
+    # the question's own words (crudely stemmed) said in the sentence: a small bonus
+    asked = _stems(question)
+    if asked:
+        overlap = [len(asked & _stems(c[1])) / len(asked) for c in candidates]
+        scores = scores + WORD_BONUS * np.asarray(overlap, dtype=np.float32)
     order = np.argsort(-scores, kind="stable")
     quotes = [
         Quote(
