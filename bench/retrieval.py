@@ -163,6 +163,7 @@ def build_library(
     rows = (aclsum_rows("test") + aclsum_rows("val") + aclsum_rows("train"))[:papers]
     started = time.perf_counter()
     paper_videos = {row["id"]: store(db, row["id"], paper_transcript(row), encoder) for row in rows}
+    print(f"{len(paper_videos)} papers in {time.perf_counter() - started:.0f} s", flush=True)
     talk_videos = {name: store(db, name, t, encoder) for name, t in talk_transcripts()}
     talk_videos[SAMPLE] = store(db, SAMPLE, sample_talk(), encoder)
     with db.session() as session:
