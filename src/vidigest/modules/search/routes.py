@@ -60,7 +60,7 @@ def _moment(value: str | None, name: str, *, end: bool) -> datetime | None:
             start = datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
             return start + timedelta(days=1) if end else start
         moment = datetime.fromisoformat(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a date, or the last day there is
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ApiError(
