@@ -180,3 +180,14 @@ def test_reindex_follows_an_edited_transcript(sqlite_db: Database) -> None:
         semantic = search_passages(session, "an airship", encoder=encoder(), mode="semantic")
     assert after.hits and after.hits[0].first_segment == 0
     assert semantic.hits[0].first_segment == 0
+
+
+def test_a_passage_never_spans_a_change_of_speaker() -> None:
+    said = [("SPEAKER_1", "Welcome to the penguin panel."), ("SPEAKER_2", "Thanks for having me.")]
+    said += [("SPEAKER_2", "Penguins dive for krill all day long.")]
+    segments = [
+        Segment(index=i, start=2.0 * i, end=2.0 * i + 2, text=text, speaker=who)
+        for i, (who, text) in enumerate(said)
+    ]
+    spans = [(p.first_segment, p.last_segment) for p in build_passages(segments)]
+    assert spans == [(0, 0), (1, 2)]

@@ -1,7 +1,8 @@
 """Passages: what search finds and returns. A passage is a run of neighbouring segments of about
 `TARGET_WORDS` words (a few sentences), so that words said across a segment boundary are
 found together and an embedding has enough context to carry a meaning. Consecutive passages
-overlap by about half, so every moment sits well inside some passage.
+overlap by about half, so every moment sits well inside some passage. A passage never spans a
+change of speaker (diarized transcripts): search says who said it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ def build_passages(segments: Sequence[Segment]) -> list[Passage]:
     while i < len(spoken):
         words = 0
         j = i
-        while j < len(spoken) and (j == i or (words < TARGET_WORDS and j - i < MAX_SEGMENTS)):
+        while j < len(spoken) and (
+            j == i
+            or (
+                words < TARGET_WORDS
+                and j - i < MAX_SEGMENTS
+                and spoken[j].speaker == spoken[i].speaker  # one speaker per passage
+            )
+        ):
             words += len(spoken[j].text.split())
             j += 1
         window = spoken[i:j]
@@ -49,6 +57,8 @@ def build_passages(segments: Sequence[Segment]) -> list[Passage]:
         )
         if j >= len(spoken):
             break
-        # the next passage starts in the middle of this one (about half overlaps)
-        i = max(i + 1, i + (j - i) // 2)
+        # the next passage starts in the middle of this one (about half overlaps), or where a
+        # new speaker starts (no overlap across the change)
+        middle = max(i + 1, i + (j - i) // 2)
+        i = j if spoken[j].speaker != spoken[i].speaker else middle
     return passages
