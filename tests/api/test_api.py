@@ -391,6 +391,9 @@ def test_upload_to_completed(
         seen.add(video["status"])
     assert video["status"] == "COMPLETED", video
     assert video["progress"] == 100.0 and video["duration"] > 2
+    # the language it was transcribed in and the model that did it (not the preset asked for)
+    assert video["language"] == "en" and video["model"] == "whisper-tiny.en", video
+    assert video["eta_seconds"] is None
     video_id = video["id"]
 
     transcript = client.get(f"/videos/{video_id}/transcript").json()

@@ -8,11 +8,13 @@ from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import (
     TranscriptRecord,
     TranscriptSegment,
+    TranscriptSegmentVersion,
     TranscriptSpeaker,
     TranscriptTurn,
     TranscriptWord,
 )
 from vidigest.modules.videos.models import Video, VideoStatusLog
+from vidigest.modules.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Base",
@@ -22,6 +24,7 @@ __all__ = [
     "SearchPassage",
     "TranscriptRecord",
     "TranscriptSegment",
+    "TranscriptSegmentVersion",
     "TranscriptSpeaker",
     "TranscriptTurn",
     "TranscriptWord",
@@ -29,4 +32,7 @@ __all__ = [
     "VideoStatusLog",
     "VideoSummaryRecord",
     "VoiceProfile",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

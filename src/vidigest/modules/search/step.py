@@ -1,6 +1,7 @@
 """The indexing stage's step: what its worker does with one `transcription.completed` message.
 
-It runs beside the summary stage, on the same event: the transcript's passages are embedded
+It runs beside the summary stage, on the same event, and again on `transcript.edited`
+(the passages are rebuilt from the corrected transcript): the transcript's passages are embedded
 (no transaction held), then stored with the processed mark in one transaction. It changes no
 video status: a video is COMPLETED when its summary is, and its passages become searchable
 when they are stored. A message for a video deleted or retried since is skipped.
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from vidigest.common.constants import EventType
 from vidigest.common.exceptions import VideoStateError
 from vidigest.common.stages import INDEXING
-from vidigest.common.types import Event, TranscriptionCompleted
+from vidigest.common.types import Event, TranscriptEdited, TranscriptionCompleted
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.messaging.codec import parse_payload
 from vidigest.modules.search.index import TextEncoder, VideoIndex, build_index, store_index
@@ -35,6 +37,8 @@ class IndexingStep:
         self.session_factory = session_factory
 
     def video_id(self, event: Event) -> str:
+        if event.event_type is EventType.TRANSCRIPT_EDITED:  # re-indexed after an edit
+            return parse_payload(TranscriptEdited, event).video_id
         return parse_payload(TranscriptionCompleted, event).video_id
 
     def begin(self, session: Session, event: Event) -> None:

@@ -8,7 +8,7 @@ column `embedding_vec vector(384)` and its HNSW index (`vector_index.ensure_vect
 which `vidigest db upgrade` runs again: a server that gains pgvector later gets them then).
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0010
 """
 
 from collections.abc import Sequence
@@ -19,7 +19,7 @@ from alembic import op
 from vidigest.modules.search.vector_index import ensure_vector_index
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
