@@ -50,9 +50,7 @@ TRANSCRIPTION = Stage("transcription", EventType.VIDEO_REGISTERED)
 # the summary is made when the transcript completes, and made again when a user corrects it
 SUMMARY = Stage("summary", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
 # passages of the transcript embedded for search, beside the summary; again after an edit
-INDEXING = Stage(
-    "indexing", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,)
-)
+INDEXING = Stage("indexing", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
 
 # Every stage, in pipeline order, by name.
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, SUMMARY, INDEXING)}
