@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from vidigest.common.constants import WebhookEventType
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
-from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
+from vidigest.common.stages import INDEXING, STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
 from vidigest.common.types import Event, ProgressReporter, Task
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database, db_session_context
+from vidigest.embedding.encoder import SentenceEncoder
 from vidigest.messaging.dead_letters import DeadLetterTable
 from vidigest.messaging.delivery import Backoff, DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
@@ -30,8 +31,10 @@ from vidigest.messaging.handler import MessageHandler, Step
 from vidigest.messaging.inbox import ProcessedMessageService
 from vidigest.messaging.outbox import OutboxService
 from vidigest.messaging.relay import OutboxRelay
+from vidigest.modules.search.step import IndexingStep
 from vidigest.modules.speakers.pipeline import Diarizer
 from vidigest.modules.speakers.service import ProfileMatcher
+from vidigest.modules.summary.chat import ChatBackend
 from vidigest.modules.summary.step import Summarizer, SummaryStep
 from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
@@ -77,6 +80,8 @@ class ModelCache:
     _transcribers: dict[str, Transcriber] = field(default_factory=dict)
     _summarizers: dict[str, Summarizer] = field(default_factory=dict)
     _diarizer: Diarizer | None = None
+    _encoder: SentenceEncoder | None = None
+    _chat: ChatBackend | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transcriber(self, spec: str | None = None) -> Transcriber:
@@ -102,6 +107,31 @@ class ModelCache:
                 self._diarizer = CamPlusDiarizer(threads=self.settings.asr_threads or None)
             return self._diarizer
 
+    def encoder(self) -> SentenceEncoder:
+        """The sentence encoder (MiniLM, loaded on first use), shared by the extractive
+        summarizer, the indexing step, search and ask."""
+        with self._lock:
+            return self._shared_encoder()
+
+    def _shared_encoder(self) -> SentenceEncoder:
+        """`encoder()` for a caller already holding the lock."""
+        if self._encoder is None:
+            self._encoder = SentenceEncoder()
+        return self._encoder
+
+    def chat(self) -> ChatBackend | None:
+        """What writes answers to questions: the OpenAI-compatible server of `VIDIGEST_LLM_*`
+        when a model is named (`VIDIGEST_LLM_MODEL`), else None (answers are extractive)."""
+        if not self.settings.llm_model:
+            return None
+        from vidigest.modules.summary.chat import OpenAIChat
+        from vidigest.modules.summary.llm import config_from_settings
+
+        with self._lock:
+            if self._chat is None:
+                self._chat = OpenAIChat(config_from_settings(self.settings))
+            return self._chat
+
     def profile_matcher(self) -> ProfileMatcher | None:
         """What names new speakers from the voice profiles (at the measured threshold)."""
         from vidigest.modules.speakers.profiles import match_profiles
@@ -117,7 +147,7 @@ class ModelCache:
             if kind not in self._summarizers:
                 extractive = self._summarizers.get("extractive")
                 if not isinstance(extractive, ExtractiveSummarizer):
-                    extractive = ExtractiveSummarizer()
+                    extractive = ExtractiveSummarizer(self._shared_encoder())
                     self._summarizers["extractive"] = extractive
                 if kind == "llm":
                     from vidigest.modules.summary.llm import LLMSummarizer, config_from_settings
@@ -364,5 +394,6 @@ STEP_FACTORIES: dict[Stage, Callable[[Vidigest], Step[Any]]] = {
     SUMMARY: lambda app: SummaryStep(
         app.models.summarizer(), app.progress_for, app.database.session_factory
     ),
+    INDEXING: lambda app: IndexingStep(app.models.encoder(), app.database.session_factory),
 }
 assert set(STEP_FACTORIES) == set(STAGES.values()), "every stage needs its step factory"

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 from typer.exceptions import TyperException
 
@@ -680,9 +681,129 @@ def db_upgrade() -> None:
     """Apply the database migrations (PostgreSQL or SQLite)."""
     from vidigest.app import open_database
     from vidigest.database.migrate import current_revision
+    from vidigest.modules.search.vector_index import ensure_vector_index
 
     database = open_database(_settings(), migrate=True)
     out.print(f"database at revision {current_revision(database.engine)}")
+    with database.engine.begin() as connection:
+        status = ensure_vector_index(connection)  # a server that gained pgvector since
+    out.print(status.message)
+
+
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to find: words or a description.")],
+    mode: Annotated[SearchMode, typer.Option(help="hybrid | semantic | keyword")] = "hybrid",
+    video: Annotated[
+        list[str] | None, typer.Option("--video", help="Only this video (repeatable).")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="Only transcripts in this language.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find the moments of every transcript that match QUERY, by words and by meaning."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.search.ask import clock
+    from vidigest.modules.search.service import search_passages
+    from vidigest.modules.search.vectors import SearchFilters
+
+    vidigest = Vidigest.open(_settings())
+    try:
+        with vidigest.database.session() as session:
+            page = search_passages(
+                session,
+                query,
+                encoder=vidigest.models.encoder(),
+                mode=mode,
+                filters=SearchFilters(video_ids=tuple(video or ()), language=language),
+                limit=limit,
+                offset=offset,
+            )
+    finally:
+        vidigest.close()
+    if as_json:
+        hits = [
+            {
+                "video_id": h.video_id,
+                "filename": h.filename,
+                "start": h.start,
+                "end": h.end,
+                "text": h.text,
+                "score": h.score,
+            }
+            for h in page.hits
+        ]
+        print(json.dumps({"query": query, "mode": mode, "notice": page.notice, "results": hits}))
+        return
+    if page.notice:
+        err.print(page.notice)
+    if not page.hits:
+        out.print("Nothing found.")
+        return
+    table = Table("file", "at", "passage", "video id")
+    for h in page.hits:
+        table.add_row(escape(h.filename), clock(h.start), escape(h.text), h.video_id)
+    out.print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about your videos.")],
+    video: Annotated[
+        list[str] | None, typer.Option("--video", help="Only this video (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer QUESTION from the transcripts: quoted sentences (or, with VIDIGEST_LLM_MODEL set,
+    an answer written by the model), each cited with its video and time."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.search.ask import ask as ask_library
+    from vidigest.modules.search.ask import clock
+    from vidigest.modules.search.vectors import SearchFilters
+
+    vidigest = Vidigest.open(_settings())
+    try:
+        with vidigest.database.session() as session:
+            answer = ask_library(
+                session,
+                question,
+                encoder=vidigest.models.encoder(),
+                chat=vidigest.models.chat(),
+                filters=SearchFilters(video_ids=tuple(video or ())),
+            )
+    finally:
+        vidigest.close()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "question": question,
+                    "method": answer.method,
+                    "answer": answer.text,
+                    "fallback_reason": answer.fallback_reason,
+                    "citations": [
+                        {"video_id": c.video_id, "filename": c.filename, "at": c.at}
+                        for c in answer.citations
+                    ],
+                }
+            )
+        )
+        return
+    if answer.fallback_reason:
+        err.print(f"extractive answer: {answer.fallback_reason}")
+    if not answer.text:
+        out.print("Nothing in your videos answers that.")
+        return
+    if answer.method == "llm":
+        out.print(answer.text, markup=False)
+        return
+    for q in answer.quotes:
+        line = f"\u201c{q.text}\u201d  [{q.filename}, {clock(q.start)}]  {q.video_id}"
+        out.print(line, markup=False)
 
 
 @app.command()
@@ -721,7 +842,7 @@ def submit(
 
 
 # A stage's name (`common/stages.py`) or the relay: `workers.PROCESSES`, checked by a test.
-WorkerName = Literal["transcription", "summary", "relay", "webhooks"]
+WorkerName = Literal["transcription", "summary", "indexing", "relay", "webhooks"]
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
 ]
@@ -729,7 +850,9 @@ MetricsPort = Annotated[
 
 @app.command()
 def worker(
-    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay | webhooks")],
+    name: Annotated[
+        WorkerName, typer.Argument(help="transcription | summary | indexing | relay | webhooks")
+    ],
     metrics_port: MetricsPort = None,
 ) -> None:
     """Run the worker of one stage, the outbox relay, or the webhook fan-out and dispatcher,
@@ -749,6 +872,7 @@ def worker(
 def run_all(
     transcription: Annotated[int, typer.Option(min=0, help="Transcription workers.")] = 1,
     summary: Annotated[int, typer.Option(min=0, help="Summary workers.")] = 1,
+    indexing: Annotated[int, typer.Option(min=0, help="Search indexing workers.")] = 1,
     relay: Annotated[int, typer.Option(min=0, help="Outbox relays.")] = 1,
     webhooks: Annotated[int, typer.Option(min=0, help="Webhook dispatchers.")] = 1,
     metrics_port: Annotated[
@@ -765,6 +889,7 @@ def run_all(
     counts = {
         "transcription": transcription,
         "summary": summary,
+        "indexing": indexing,
         "relay": relay,
         "webhooks": webhooks,
     }

@@ -8,6 +8,7 @@ No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fa
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,13 @@ def test_upload_watch_and_seek_in_chromium(server: str) -> None:
             page.get_by_label("Search transcripts").fill("Dashwood")
             page.get_by_role("button", name="Search").click()
             expect(page.locator("#search-results li").first).to_contain_text("Dashwood")
+            # Ask: a quoted answer whose links open the player at the moment
+            page.get_by_label("Search transcripts").fill("Who is Dashwood?")
+            page.get_by_role("button", name="Ask").click()
+            expect(page.locator("#ask-answer")).to_contain_text("Dashwood", timeout=60_000)
+            link = page.locator("#ask-answer a").first
+            assert re.fullmatch(r"#/videos/[0-9a-f-]+\?t=\d+", link.get_attribute("href") or "")
+            page.go_back()  # to the search for "Dashwood"
 
             page.go_back()
             expect(page.locator("#video-status")).to_have_attribute("data-status", "COMPLETED")

@@ -4,9 +4,9 @@ message handler's idempotency key and failure reason, the embedded broker's subs
 the Kafka worker's topic and group). How each stage's step is built is wired in `app.py`
 (`STEP_FACTORIES`), the one level that may know every feature.
 
-Words, one meaning each: a *stage* is transcription or summary; a *step* is the code that does
-a stage's work for one message (`modules/<stage>/step.py`); a *worker* is the loop (and, in
-distributed mode, the process) consuming a stage's topic.
+Words, one meaning each: a *stage* is transcription, summary or indexing; a *step* is the code
+that does a stage's work for one message (`modules/<stage>/step.py`); a *worker* is the loop
+(and, in distributed mode, the process) consuming a stage's topic.
 """
 
 from __future__ import annotations
@@ -49,9 +49,11 @@ class Stage:
 TRANSCRIPTION = Stage("transcription", EventType.VIDEO_REGISTERED)
 # the summary is made when the transcript completes, and made again when a user corrects it
 SUMMARY = Stage("summary", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
+# passages of the transcript embedded for search, beside the summary; again after an edit
+INDEXING = Stage("indexing", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
 
 # Every stage, in pipeline order, by name.
-STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, SUMMARY)}
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, SUMMARY, INDEXING)}
 
 
 def stage_named(name: str) -> Stage:

@@ -2,6 +2,7 @@
 
 from vidigest.database.base import Base
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
+from vidigest.modules.search.models import SearchPassage
 from vidigest.modules.speakers.models import VoiceProfile
 from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import (
@@ -20,6 +21,7 @@ __all__ = [
     "DeadLetter",
     "OutboxEvent",
     "ProcessedMessage",
+    "SearchPassage",
     "TranscriptRecord",
     "TranscriptSegment",
     "TranscriptSegmentVersion",

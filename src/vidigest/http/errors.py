@@ -67,6 +67,7 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     INTERRUPTED = "interrupted"
     NOT_READY = "not_ready"
+    SEMANTIC_SEARCH_UNAVAILABLE = "semantic_search_unavailable"
     INSUFFICIENT_STORAGE = "insufficient_storage"
     PROCESSING_FAILED = "processing_failed"  # the video failed: its reason is the message
     STILL_PROCESSING = "still_processing"  # a result was waited for, and is not there yet
@@ -97,6 +98,7 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.BUSY: 503,
         ErrorCode.INTERRUPTED: 503,
         ErrorCode.NOT_READY: 503,
+        ErrorCode.SEMANTIC_SEARCH_UNAVAILABLE: 503,  # no vector search on this database
         ErrorCode.INSUFFICIENT_STORAGE: 507,
         ErrorCode.PROCESSING_FAILED: 500,
         ErrorCode.STILL_PROCESSING: 504,

@@ -586,12 +586,12 @@ async function showSearch(q) {
   document.title = `Search: ${q} – vidigest`;
   if (!q.trim()) { $("search-summary").textContent = "Type words to find."; $("search-results").replaceChildren(); return; }
   let found;
-  try { found = await api(`/search?q=${encodeURIComponent(q)}&limit=50`); }
+  try { found = await api(`/search?q=${encodeURIComponent(q)}&mode=hybrid&limit=50`); }
   catch (error) { $("search-summary").textContent = error.message; return; }
   const words = q.match(/[\p{L}\p{N}_]+/gu) || [];
   $("search-summary").textContent = found.results.length ? `${found.results.length} passages found` : "Nothing found.";
   $("search-results").replaceChildren(...found.results.map((r) => el("li", {},
-    el("a", { href: `#/videos/${r.video_id}?t=${r.start}` }, `${r.filename} at ${clock(r.start)}`),
+    el("a", { href: `#/videos/${r.video_id}?t=${Math.floor(r.start)}` }, `${r.filename} at ${clock(r.start)}`),
     r.speaker_name ? el("span", { class: "speaker-name" }, ` ${r.speaker_name}`) : "",
     el("div", {}, highlight(r.text, words)))));
 }
