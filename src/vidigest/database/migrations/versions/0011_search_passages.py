@@ -18,7 +18,7 @@ from alembic import op
 
 from vidigest.modules.search.vector_index import ensure_vector_index
 
-revision: str = "0008"
+revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
