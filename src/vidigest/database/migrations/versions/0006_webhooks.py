@@ -5,7 +5,7 @@ of that video), the deliveries owed to them (polled by the dispatcher on status 
 next_attempt_at) and every attempt made (the delivery log). New tables only.
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 """
 
 from collections.abc import Sequence

@@ -7,7 +7,7 @@ made from). Only columns are added to existing tables (no table is rebuilt on SQ
 full-text triggers of 0002 on transcript_segments stay as they are).
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0006
 """
 
 from collections.abc import Sequence

@@ -6,7 +6,7 @@ percent so far), `detected_language` (the language the transcript is in, detecte
 on SQLite).
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0009
 """
 
 from collections.abc import Sequence

@@ -7,7 +7,7 @@ GIN index on to_tsvector('english', text) on PostgreSQL. On PostgreSQL with pgve
 column `embedding_vec vector(384)` and its HNSW index (`vector_index.ensure_vector_index`,
 which `vidigest db upgrade` runs again: a server that gains pgvector later gets them then).
 
-Revision ID: 0008
+Revision ID: 0011
 Revises: 0010
 """
 
