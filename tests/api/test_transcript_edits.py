@@ -11,7 +11,6 @@ from pathlib import Path
 import docx
 import pypdf
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.support.api import MakeClient, assert_error
@@ -20,6 +19,7 @@ from vidigest.common.constants import EventType, VideoStatus
 from vidigest.common.types import Transcript
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.models import OutboxEvent
+from vidigest.modules.search.service import search_segments
 from vidigest.modules.transcription.models import TranscriptSegmentVersion
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.service import VideoService
@@ -39,10 +39,16 @@ def edited_events(database_url: str) -> list[dict[str, object]]:
         database.dispose()
 
 
-def search(client: TestClient, words: str) -> list[tuple[int, str]]:
-    found = client.get("/search", params={"q": words})
-    assert found.status_code == 200, found.text
-    return [(r["segment_index"], r["text"]) for r in found.json()["results"]]
+def search(backend: str, words: str) -> list[tuple[int, str]]:
+    """Segment-level full-text search, which follows a correction in its own transaction (the
+    passages of GET /search follow once the indexing stage has consumed transcript.edited:
+    tests/e2e/test_transcript_edits_pipeline.py)."""
+    database = Database(backend)
+    try:
+        with db_session_context(database.session_factory) as session:
+            return [(hit.segment_index, hit.text) for hit in search_segments(session, words)]
+    finally:
+        database.dispose()
 
 
 def test_edit_a_segment_on_its_version(backend: str, make_client: MakeClient) -> None:
@@ -56,7 +62,7 @@ def test_edit_a_segment_on_its_version(backend: str, make_client: MakeClient) ->
         1,
         False,
     )
-    assert search(client, "penguin") == [(0, " Welcome to the penguin panel.")]
+    assert search(backend, "penguin") == [(0, " Welcome to the penguin panel.")]
 
     edited = client.patch(
         f"/videos/{video_id}/segments/0",
@@ -71,8 +77,8 @@ def test_edit_a_segment_on_its_version(backend: str, make_client: MakeClient) ->
         1,
     )
     # search sees the new word, not the old one
-    assert search(client, "walrus") == [(0, "Welcome to the walrus panel.")]
-    assert search(client, "penguin") == []
+    assert search(backend, "walrus") == [(0, "Welcome to the walrus panel.")]
+    assert search(backend, "penguin") == []
 
     # a second edit made on version 1 is refused: nothing stored, the answer says what is there
     stale = client.patch(
@@ -82,7 +88,7 @@ def test_edit_a_segment_on_its_version(backend: str, make_client: MakeClient) ->
     assert "changed elsewhere" in error["message"]
     assert stale.json()["current"]["text"] == "Welcome to the walrus panel."
     assert stale.json()["current"]["version"] == 2
-    assert search(client, "seals") == []
+    assert search(backend, "seals") == []
 
     history = client.get(f"/videos/{video_id}/segments/0/history").json()["versions"]
     assert [(v["version"], v["text"], v["source"]) for v in history] == [
@@ -212,7 +218,7 @@ def test_find_and_replace_with_a_preview(backend: str, make_client: MakeClient) 
             "count": 1,
         }
     ]
-    assert search(client, "penguin") == [(0, " Welcome to the penguin panel.")]  # unchanged
+    assert search(backend, "penguin") == [(0, " Welcome to the penguin panel.")]  # unchanged
 
     # whole words only: "pen" is not in "penguin"; case respected when asked
     assert (
@@ -230,15 +236,15 @@ def test_find_and_replace_with_a_preview(backend: str, make_client: MakeClient) 
         url, json={"find": "penguin", "replace": "puffin", "expected_revision": 0}
     ).json()
     assert (applied["count"], applied["applied"], applied["revision"]) == (1, True, 1)
-    assert search(client, "puffin") == [(0, "Welcome to the puffin panel.")]
-    assert search(client, "penguin") == []
+    assert search(backend, "puffin") == [(0, "Welcome to the puffin panel.")]
+    assert search(backend, "penguin") == []
     history = client.get(f"/videos/{video_id}/segments/0/history").json()["versions"]
     assert [v["source"] for v in history] == ["asr", "replace"]
 
     # a preview of revision 0 applied after the transcript moved on: refused, nothing changed
     stale = client.post(url, json={"find": "puffin", "replace": "auk", "expected_revision": 0})
     assert_error(stale, 409, "edit_conflict")
-    assert search(client, "auk") == []
+    assert search(backend, "auk") == []
     # a regular expression is text: nothing matches, nothing breaks
     assert client.post(url, json={"find": ".*", "replace": ""}).json()["count"] == 0
     assert_error(client.post(url, json={"find": "   ", "replace": "x"}), 422)

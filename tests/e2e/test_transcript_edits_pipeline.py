@@ -17,7 +17,7 @@ from vidigest.common.stages import SUMMARY
 from vidigest.config import Settings
 from vidigest.database.session import db_session_context
 from vidigest.messaging.models import OutboxEvent, ProcessedMessage
-from vidigest.modules.search.service import search_segments
+from vidigest.modules.search.service import keyword_passages, search_segments
 from vidigest.modules.summary.service import VideoSummaryService
 from vidigest.modules.transcription.editing import TranscriptEditService
 from vidigest.modules.videos.service import VideoService, VideoStatusLogService
@@ -41,6 +41,12 @@ def summary_text(app: Vidigest, video_id: str) -> str:
 def found(app: Vidigest, words: str) -> list[str]:
     with db_session_context(app.database.session_factory) as session:
         return [hit.video_id for hit in search_segments(session, words)]
+
+
+def passages_with(app: Vidigest, word: str) -> int:
+    """How many indexed passages (what GET /search ranks) hold `word` (keyword, stemmed)."""
+    with db_session_context(app.database.session_factory) as session:
+        return len(keyword_passages(session, word, 100))
 
 
 def summary_outcomes(app: Vidigest) -> list[str]:
@@ -86,7 +92,10 @@ def test_a_correction_is_summarised_again_and_searchable(tmp_path: Path) -> None
         assert found(app, "walrus") == [video.id]
         assert found(app, "penguin") == []
 
+        assert passages_with(app, "penguin") > 0  # the passages wait for the indexing stage
         runtime.run_until_idle()
+        # the indexing stage consumed transcript.edited too: passages follow the correction
+        assert passages_with(app, "walrus") > 0 and passages_with(app, "penguin") == 0
         text = summary_text(app, video.id)
         assert "walrus" in text and "penguin" not in text
         assert summary_outcomes(app) == ["processed"]
