@@ -103,9 +103,10 @@ def test_every_step_is_recorded_once(processed_talk: dict[str, Any]) -> None:
         described = describe_video(vidigest.database.session_factory, video_id)
     finally:
         vidigest.close()
-    # one mark per stage, and the webhook fan-out's of summary.completed (no endpoint: no
-    # delivery, but the event is handled)
-    assert counts == {"transcripts": 1, "video_summaries": 1, "processed_messages": 3}
+    # one mark per stage (transcription, summary, and indexing, which consumes
+    # transcription.completed beside the summary), and the webhook fan-out's of
+    # summary.completed (no endpoint: no delivery, but the event is handled)
+    assert counts == {"transcripts": 1, "video_summaries": 1, "processed_messages": 4}
     assert [e.event_type for e in events] == [
         "video.registered",
         "transcription.completed",
@@ -212,8 +213,9 @@ def test_audio_only_inputs_are_accepted(
 
 # (transcription, summary) statements: diarized, the transcript stores its turns and speakers
 # and reads the voice profiles (+3), and the summary reads speakers and turns back (+2);
-# with --speakers off nothing of it runs
-STATEMENTS = {"auto": (15, 15), "off": (12, 13)}
+# with --speakers off nothing of it runs. The summary also reads the transcript's revision
+# (corrections: the summary records which revision it was made from).
+STATEMENTS = {"auto": (15, 16), "off": (12, 14)}
 
 
 @pytest.mark.parametrize("speakers", ["auto", "off"])

@@ -203,7 +203,7 @@ def test_translation_into_english_on_the_multilingual_model(
     assert {"morning", "park"} <= words, result.text
     assert not {"heute", "wetter", "gehen"} & words, result.text
     video = next(v for v in _videos(server) if v["filename"] == audio["german"].name)
-    assert video["model"] == "accurate"
+    assert video["model"] == "whisper-base"  # the model that transcribed it: the accurate preset
     stored = httpx.get(
         f"{server}/videos/{video['id']}/transcript", headers={"X-API-Key": KEY}, timeout=30
     ).json()
