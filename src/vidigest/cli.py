@@ -40,6 +40,8 @@ voices_app = typer.Typer(
     help="Voice profiles: named voices later videos are matched against.", no_args_is_help=True
 )
 app.add_typer(speakers_app, name="speakers")
+storage_app = typer.Typer(help="The media store (local directory or bucket).", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 app.add_typer(voices_app, name="voices")
 
 out = Console()
@@ -377,6 +379,40 @@ def db_upgrade() -> None:
 
     database = open_database(_settings(), migrate=True)
     out.print(f"database at revision {current_revision(database.engine)}")
+
+
+@storage_app.command("check")
+def storage_check(
+    purge: Annotated[
+        bool, typer.Option("--purge", help="First delete the files queued for deletion.")
+    ] = False,
+) -> None:
+    """List stored files no video points at and videos whose file is gone (exit 1 if any).
+
+    A file being uploaded right now has no video yet: run this when no upload is in flight."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.videos.media_files import check_storage
+    from vidigest.modules.videos.media_files import purge as purge_deletions
+
+    vidigest = Vidigest.open(_settings())
+    try:
+        factory = vidigest.database.session_factory
+        if purge:
+            out.print(f"deleted {purge_deletions(factory, vidigest.store)} queued file(s)")
+        report = check_storage(factory, vidigest.store)
+    finally:
+        vidigest.close()
+    out.print(
+        f"{vidigest.store.kind} store: {report.objects} file(s), "
+        f"{report.pending_deletions} queued for deletion"
+    )
+    for ref in report.orphan_objects:
+        out.print(f"orphan file (no video): {ref}")
+    for video_id in report.missing_media:
+        out.print(f"video without its file: {video_id}")
+    if not report.clean:
+        raise typer.Exit(1)
+    out.print("no orphans")
 
 
 @app.command()

@@ -92,17 +92,20 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     if settings.embedded and run_workers:
         workers = EmbeddedWorkerThread(vidigest.embedded_runtime)
     downloads = vidigest.download_pool(workers.wake if workers is not None else None)
+    sweeper = vidigest.deletion_sweeper()  # stored files of deleted videos the store kept
     state = AppState(settings, vidigest, workers, downloads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         downloads.start()
+        sweeper.start()
         if workers is not None:
             workers.start()
         try:
             yield
         finally:
             downloads.stop()  # cancels running downloads: they end FAILED, retryable
+            sweeper.stop()
             if workers is not None:
                 workers.stop()
             vidigest.close()
