@@ -290,7 +290,6 @@ def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
         200: {"content": {"video/*": {}, "audio/*": {}, "application/octet-stream": {}}},
         206: {"description": "Range"},
         307: {"description": "The presigned URL of the object in the bucket"},
-        416: {"description": "Range not satisfiable"},
     },
 )
 def video_media(video_id: str, request: Request, session: SessionDep, state: StateDep) -> Response:
