@@ -5,6 +5,7 @@ again), `up()`. Each connection is relayed byte for byte otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from types import TracebackType
@@ -56,10 +57,8 @@ class FaultProxy:
         with self._lock:
             sockets, self._open = list(self._open), set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -105,10 +104,8 @@ class FaultProxy:
             finally:
                 done.set()
                 for s in (src, dst):
-                    try:
+                    with contextlib.suppress(OSError):
                         s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
         threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
         pump(upstream, client)
