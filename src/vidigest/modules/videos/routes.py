@@ -4,6 +4,7 @@ history, media (with Range), retry, delete."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -47,6 +48,8 @@ from vidigest.modules.videos.sources import (
     url_filename,
 )
 from vidigest.storage import MediaStore
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 
@@ -409,5 +412,8 @@ def delete_video(video_id: str, state: StateDep, session_factory: SessionFactory
         # kept. Queued in the delete's transaction: a store that is down delays it, no more
         queued = queue_deletion(session, store, video.media_path)
     if queued is not None:
-        purge_one(session_factory, store, queued.id)
+        try:
+            purge_one(session_factory, store, queued.id)
+        except Exception:  # the video is deleted; its file stays queued for the sweeper
+            log.exception("media deletion %d: left to the sweeper", queued.id)
     return Response(status_code=204)
