@@ -508,12 +508,14 @@ def topics_create() -> None:
 
 @app.command()
 def health() -> None:
-    """Check the database and (in distributed mode) the Kafka broker; exit 1 if one fails."""
+    """Check the database, (in distributed mode) the Kafka broker and (when set) the bucket;
+    exit 1 if one fails."""
     from vidigest.app import open_database
     from vidigest.modules.health.service import readiness
+    from vidigest.storage import open_store
 
     settings = _settings()
-    report = readiness(settings, open_database(settings, migrate=False))
+    report = readiness(settings, open_database(settings, migrate=False), open_store(settings))
     out.print_json(json.dumps(report.as_dict()))
     if not report.ok:
         raise typer.Exit(1)

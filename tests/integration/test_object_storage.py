@@ -203,6 +203,11 @@ def test_presigned_media_redirects_to_the_bucket(
         assert location.startswith(proxy.endpoint) and "Signature" in location
         with urllib.request.urlopen(location, timeout=10) as got:
             assert got.read() == clip.read_bytes()
+        ready = client.get("/health/ready").json()
+        assert {c["name"]: c["ok"] for c in ready["checks"]}["storage"] is True
+        proxy.down()
+        down = client.get("/health/ready")
+        assert down.status_code == 503 and "storage unavailable" in down.json()["error"]["message"]
 
 
 def _multipart(name: str, size: int) -> bytes:
