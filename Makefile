@@ -73,7 +73,7 @@ lock-upgrade:
 # web UI test (chromium). Installed only when missing.
 system-deps:
 	@bash scripts/ensure-system-deps.sh espeak-ng ffmpeg pocketsphinx-testdata \
-		fillets-ng-data-cs fillets-ng-data-nl chromium
+		fillets-ng-data-cs fillets-ng-data-nl chromium fonts-dejavu-core
 
 # Benchmarks print ratios against baselines measured in the same run (docs/benchmarks.md).
 bench: $(DEV)

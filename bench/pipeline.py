@@ -7,9 +7,11 @@ outbox, summary, output files), the same without speakers (`VIDIGEST_SPEAKERS=of
 transcript and the summary), and the same video through Kafka (relay, transcription and summary
 worker processes, PostgreSQL; wall time from `vidigest submit` to COMPLETED) against a
 baseline measured in the same run: plain faster-whisper (same model, int8, beam 5, VAD)
-transcribing the same file, nothing else. Prints wall time, peak RSS and the ratio to the
-baseline. Inputs: the three-topic talk sample (2:53) and a 10-minute video made by looping it
-(ffmpeg); --smoke uses only the 27 s LibriVox sample.
+transcribing the same file, nothing else. Prints wall time and CPU time (user + system: on a
+machine shared with other work, the figure contention changes least; through Kafka, the three
+workers' CPU) with their ratios to the baseline, and peak RSS. Inputs: the three-topic talk
+sample (2:53) and a 10-minute video made by looping it (ffmpeg); --smoke uses only the 27 s
+LibriVox sample.
 """
 
 from __future__ import annotations
@@ -36,15 +38,22 @@ print(sum(1 for _ in segments))
 """
 
 
-def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def measure(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
     started = time.perf_counter()
     with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL) as child:
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{command} exited {child.returncode}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started, cpu, usage.ru_maxrss / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ten_minute_video(directory: Path) -> Path:
@@ -70,8 +79,9 @@ def ten_minute_video(directory: Path) -> Path:
     return target
 
 
-def through_kafka(path: Path, work: Path) -> float:
-    """Seconds from `vidigest submit` to COMPLETED with workers already running."""
+def through_kafka(path: Path, work: Path) -> tuple[float, float]:
+    """Wall seconds from `vidigest submit` to COMPLETED with workers already running, and the
+    CPU seconds the three workers spent meanwhile."""
     sys.path.insert(0, str(REPO))
     from tests.support.cluster import Cluster
     from tests.support.kafka_broker import TansuBroker
@@ -85,21 +95,33 @@ def through_kafka(path: Path, work: Path) -> float:
             workers = [
                 cluster.start("worker", r, metrics=False) for r in ("transcription", "summary")
             ]
-            cluster.start("worker", "relay", metrics=False)
+            workers.append(cluster.start("worker", "relay", metrics=False))
             cluster.wait_until(
-                lambda: all("assigned" in w.log_text() for w in workers),
+                lambda: all("assigned" in w.log_text() for w in workers[:2]),
                 120,
                 "workers to join their groups",
             )
+            cpu_before = sum(cpu_seconds(w.popen.pid) for w in workers)
             started = time.perf_counter()
             video_id = cluster.submit(path)
             cluster.wait_terminal([video_id], timeout=3600)
             elapsed = time.perf_counter() - started
+            cpu = sum(cpu_seconds(w.popen.pid) for w in workers) - cpu_before
             if cluster.status(video_id) != "COMPLETED":
                 raise SystemExit(f"{path.name} ended {cluster.status(video_id)}")
-            return elapsed
+            return elapsed, cpu
         finally:
             cluster.close()
+
+
+def row(
+    name: str, label: str, run: tuple[float, float], base: tuple[float, float], rss: str
+) -> None:
+    """One line of the table: wall and CPU seconds of `run`, each with its ratio to `base`."""
+    print(
+        f"{name:<26}{label:<28}{run[0]:>8.1f}{run[0] / base[0]:>7.2f}"
+        f"{run[1]:>8.1f}{run[1] / base[1]:>7.2f}{rss:>9}"
+    )
 
 
 def main() -> None:
@@ -112,23 +134,26 @@ def main() -> None:
             inputs = [SAMPLES / "librivox_speech.mp4"]
         else:
             inputs = [SAMPLES / "three_topics_talk.mp4", ten_minute_video(work)]
-        print(f"{'input':<26}{'run':<28}{'wall s':>8}{'RSS MiB':>9}{'ratio':>7}")
+        print(
+            f"{'input':<26}{'run':<28}{'wall s':>8}{'ratio':>7}{'CPU s':>8}{'ratio':>7}"
+            f"{'RSS MiB':>9}"
+        )
         for path in inputs:
             env = {
                 **os.environ,
                 "VIDIGEST_DATA_DIR": str(work / f"data-{path.stem}"),
                 "HF_HUB_OFFLINE": "1",
             }
-            base_wall, base_rss = measure([sys.executable, "-c", BASELINE, str(path)], env)
-            print(
-                f"{path.name:<26}{'faster-whisper alone (base)':<28}"
-                f"{base_wall:>8.1f}{base_rss:>9.0f}{1:>7.2f}"
+            base_wall, base_cpu, base_rss = measure(
+                [sys.executable, "-c", BASELINE, str(path)], env
             )
+            base = (base_wall, base_cpu)
+            row(path.name, "faster-whisper alone (base)", base, base, f"{base_rss:.0f}")
             for label, extra in (
                 ("vidigest process, no spk", {"VIDIGEST_SPEAKERS": "off"}),
                 ("vidigest process", {}),
             ):
-                wall, rss = measure(
+                wall, cpu, rss = measure(
                     [
                         sys.executable,
                         "-m",
@@ -144,12 +169,9 @@ def main() -> None:
                         "VIDIGEST_DATA_DIR": str(work / f"data-{path.stem}-{len(extra)}"),
                     },
                 )
-                print(f"{'':<26}{label:<28}{wall:>8.1f}{rss:>9.0f}{wall / base_wall:>7.2f}")
+                row("", label, (wall, cpu), base, f"{rss:.0f}")
             kafka = through_kafka(path, work / f"kafka-{path.stem}")
-            print(
-                f"{'':<26}{'through Kafka (3 workers)':<28}{kafka:>8.1f}{'-':>9}"
-                f"{kafka / base_wall:>7.2f}"
-            )
+            row("", "through Kafka (3 workers)", kafka, base, "-")
 
 
 if __name__ == "__main__":

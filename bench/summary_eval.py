@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from vidigest.common.types import Segment, Transcript
-from vidigest.modules.summary.encoder import SentenceEncoder
+from vidigest.embedding.encoder import SentenceEncoder
 from vidigest.modules.summary.extractive import (
     ExtractiveConfig,
     ExtractiveResult,

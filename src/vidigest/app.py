@@ -13,26 +13,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from sqlalchemy.orm import Session
+
+from vidigest.common.constants import WebhookEventType
 from vidigest.common.exceptions import ConfigurationError, MediaNotFoundError
-from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
-from vidigest.common.types import ProgressReporter
+from vidigest.common.stages import INDEXING, STAGES, SUMMARY, TRANSCRIPTION, Stage, stage_named
+from vidigest.common.types import Event, ProgressReporter, Task
 from vidigest.config import Settings
 from vidigest.database.migrate import upgrade
 from vidigest.database.session import Database, db_session_context
+from vidigest.embedding.encoder import SentenceEncoder
 from vidigest.messaging.dead_letters import DeadLetterTable
-from vidigest.messaging.delivery import DeliveryPolicy
+from vidigest.messaging.delivery import Backoff, DeliveryPolicy
 from vidigest.messaging.embedded import EmbeddedBroker, EmbeddedRuntime
 from vidigest.messaging.handler import MessageHandler, Step
+from vidigest.messaging.inbox import ProcessedMessageService
+from vidigest.messaging.outbox import OutboxService
 from vidigest.messaging.relay import OutboxRelay
+from vidigest.modules.search.step import IndexingStep
 from vidigest.modules.speakers.pipeline import Diarizer
 from vidigest.modules.speakers.service import ProfileMatcher
+from vidigest.modules.summary.chat import ChatBackend
 from vidigest.modules.summary.step import Summarizer, SummaryStep
 from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
 from vidigest.modules.videos.media_files import DeletionSweeper
 from vidigest.modules.videos.models import Video
-from vidigest.modules.videos.progress import FanOutProgress, StoredProgress
+from vidigest.modules.videos.progress import FanOutProgress, ProgressEvents, StoredProgress
 from vidigest.modules.videos.service import VideoService, fail_video
+from vidigest.modules.webhooks.dispatcher import Dispatcher
+from vidigest.modules.webhooks.egress import check_receiver
+from vidigest.modules.webhooks.fanout import CONSUMED, CONSUMER, WebhookFanOut
+from vidigest.modules.webhooks.service import DEFAULT_EVENTS, WebhookService
 from vidigest.storage import MediaStore, open_store
 
 
@@ -45,6 +57,7 @@ class Registration(TypedDict):
     speakers: str | None  # "auto", "off", a count; None: VIDIGEST_SPEAKERS
     min_speakers: int | None
     max_speakers: int | None
+    task: Task  # transcribe, or translate into English
 
 
 LiveProgress = Callable[[str], ProgressReporter]  # video id -> reporter (e.g. a terminal bar)
@@ -68,6 +81,8 @@ class ModelCache:
     _transcribers: dict[str, Transcriber] = field(default_factory=dict)
     _summarizers: dict[str, Summarizer] = field(default_factory=dict)
     _diarizer: Diarizer | None = None
+    _encoder: SentenceEncoder | None = None
+    _chat: ChatBackend | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def transcriber(self, spec: str | None = None) -> Transcriber:
@@ -93,6 +108,31 @@ class ModelCache:
                 self._diarizer = CamPlusDiarizer(threads=self.settings.asr_threads or None)
             return self._diarizer
 
+    def encoder(self) -> SentenceEncoder:
+        """The sentence encoder (MiniLM, loaded on first use), shared by the extractive
+        summarizer, the indexing step, search and ask."""
+        with self._lock:
+            return self._shared_encoder()
+
+    def _shared_encoder(self) -> SentenceEncoder:
+        """`encoder()` for a caller already holding the lock."""
+        if self._encoder is None:
+            self._encoder = SentenceEncoder()
+        return self._encoder
+
+    def chat(self) -> ChatBackend | None:
+        """What writes answers to questions: the OpenAI-compatible server of `VIDIGEST_LLM_*`
+        when a model is named (`VIDIGEST_LLM_MODEL`), else None (answers are extractive)."""
+        if not self.settings.llm_model:
+            return None
+        from vidigest.modules.summary.chat import OpenAIChat
+        from vidigest.modules.summary.llm import config_from_settings
+
+        with self._lock:
+            if self._chat is None:
+                self._chat = OpenAIChat(config_from_settings(self.settings))
+            return self._chat
+
     def profile_matcher(self) -> ProfileMatcher | None:
         """What names new speakers from the voice profiles (at the measured threshold)."""
         from vidigest.modules.speakers.profiles import match_profiles
@@ -108,7 +148,7 @@ class ModelCache:
             if kind not in self._summarizers:
                 extractive = self._summarizers.get("extractive")
                 if not isinstance(extractive, ExtractiveSummarizer):
-                    extractive = ExtractiveSummarizer()
+                    extractive = ExtractiveSummarizer(self._shared_encoder())
                     self._summarizers["extractive"] = extractive
                 if kind == "llm":
                     from vidigest.modules.summary.llm import LLMSummarizer, config_from_settings
@@ -143,6 +183,9 @@ class Vidigest:
             self._store = open_store(self.settings)
         return self._store
 
+    # wakes the in-process webhook dispatcher when deliveries are owed (`serve`, embedded)
+    webhook_wake: Callable[[], None] | None = None
+
     @classmethod
     def open(cls, settings: Settings, *, live_progress: LiveProgress | None = None) -> Vidigest:
         # The embedded database migrates itself; a shared one is migrated by `db upgrade`.
@@ -150,10 +193,71 @@ class Vidigest:
         return cls(settings, database, ModelCache(settings), live_progress)
 
     def progress_for(self, video_id: str, phase: str) -> ProgressReporter:
-        stored = StoredProgress(self.database.session_factory, video_id, phase)
-        if self.live_progress is None:
-            return stored
-        return FanOutProgress([stored, self.live_progress(video_id)])
+        reporters: list[ProgressReporter] = [
+            StoredProgress(self.database.session_factory, video_id, phase)
+        ]
+        if self.settings.progress_event_seconds > 0:  # video.progress events (webhooks)
+            reporters.append(
+                ProgressEvents(
+                    self._emit_progress,
+                    video_id,
+                    phase,
+                    self.settings.progress_event_seconds,
+                )
+            )
+        if self.live_progress is not None:
+            reporters.append(self.live_progress(video_id))
+        return reporters[0] if len(reporters) == 1 else FanOutProgress(reporters)
+
+    def _emit_progress(self, event: Event) -> None:
+        """A `video.progress` event, when an endpoint subscribes to it (otherwise none is
+        written: a look-up every `VIDIGEST_PROGRESS_EVENT_SECONDS` is all it costs).
+
+        Distributed: through the outbox (the relay publishes it to its topic, `worker
+        webhooks` fans it out). Embedded, the one runner thread is busy with the very step
+        reporting progress, so the fan-out runs here, in the transaction of the outbox row,
+        with the processed mark the relayed copy will then find."""
+        owed = []
+        with db_session_context(self.database.session_factory) as session:
+            webhooks = WebhookService(session)
+            if not webhooks.subscribed(WebhookEventType.VIDEO_PROGRESS, event.aggregate_id):
+                return
+            OutboxService(session).add(event)
+            if self.settings.embedded:
+                ProcessedMessageService(session).mark_as_processed(
+                    CONSUMER, str(event.event_id), skip_check=True
+                )
+                owed = webhooks.fan_out(event)
+        if owed and self.webhook_wake is not None:
+            self.webhook_wake()
+
+    def check_callback(self, url: str) -> None:
+        """A registration's callback_url passes the webhook address policy (ApiError if not)."""
+        check_receiver(url, self.settings.webhook_network_list)
+
+    def add_callback(self, session: Session, video_id: str, url: str) -> str:
+        """The video's own webhook endpoint (video.completed, video.failed), in the caller's
+        transaction; returns its signing secret."""
+        endpoint = WebhookService(session).create_endpoint(url, DEFAULT_EVENTS, video_id=video_id)
+        return endpoint.secret
+
+    def webhook_fanout(self, on_deliveries: Callable[[], None] | None = None) -> WebhookFanOut:
+        """The consumer that turns events into webhook deliveries (`CONSUMED` topics)."""
+        return WebhookFanOut(self.database.session_factory, on_deliveries)
+
+    def webhook_dispatcher(self) -> Dispatcher:
+        """The sender of webhook deliveries (a thread of `serve`, or `worker webhooks`)."""
+        settings = self.settings
+        return Dispatcher(
+            self.database.session_factory,
+            allowed_networks=settings.webhook_network_list,
+            timeout=settings.webhook_timeout_seconds,
+            concurrency=settings.webhook_concurrency,
+            per_endpoint=settings.webhook_concurrency_per_endpoint,
+            max_attempts=settings.webhook_max_attempts,
+            backoff=Backoff(settings.webhook_backoff_seconds, settings.webhook_backoff_max_seconds),
+            poll_seconds=settings.webhook_poll_seconds,
+        )
 
     def handler(self, stage: Stage | str) -> MessageHandler[Any]:
         """The message handler of one stage (or its name), with its step; ValueError for a
@@ -173,6 +277,7 @@ class Vidigest:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: Task = "transcribe",
     ) -> Video:
         """Copy `source` into the media store (the local directory or the bucket), then
         register the copy.
@@ -195,6 +300,7 @@ class Vidigest:
                 speakers=speakers,
                 min_speakers=min_speakers,
                 max_speakers=max_speakers,
+                task=task,
             )
             return self._register(ref, "upload", uri, name, options)
         except BaseException:
@@ -211,6 +317,7 @@ class Vidigest:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: Task = "transcribe",
     ) -> Video:
         """Register a file the workers can read where it is.
 
@@ -228,6 +335,7 @@ class Vidigest:
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=task,
         )
         if readable(str(path)) != str(path) or self.store.kind != "local":
             # not storable as text, or workers elsewhere could not read it: a copy in the store
@@ -266,12 +374,18 @@ class Vidigest:
         return DeletionSweeper(self.database.session_factory, self.store)
 
     def embedded_runtime(self) -> EmbeddedRuntime:
+        """Relay + broker with every stage's handler and the webhook fan-out subscribed."""
         broker = EmbeddedBroker(
             DeliveryPolicy.from_settings(self.settings),
             dead_letter=DeadLetterTable(self.database.session_factory),
         )
         for stage in STAGES.values():
-            broker.subscribe(self.settings.topic(stage.topic), stage.consumer, self.handler(stage))
+            handler = self.handler(stage)
+            for topic in stage.topics:
+                broker.subscribe(self.settings.topic(topic), stage.consumer, handler)
+        fanout = self.webhook_fanout(self.webhook_wake)
+        for event_type in CONSUMED:
+            broker.subscribe(self.settings.topic(event_type.topic), CONSUMER, fanout)
         relay = OutboxRelay(
             self.database.session_factory,
             broker,
@@ -301,5 +415,6 @@ STEP_FACTORIES: dict[Stage, Callable[[Vidigest], Step[Any]]] = {
     SUMMARY: lambda app: SummaryStep(
         app.models.summarizer(), app.progress_for, app.database.session_factory
     ),
+    INDEXING: lambda app: IndexingStep(app.models.encoder(), app.database.session_factory),
 }
 assert set(STEP_FACTORIES) == set(STAGES.values()), "every stage needs its step factory"

@@ -7,12 +7,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.table import Table
 from typer.exceptions import TyperException
 
@@ -20,6 +21,9 @@ from vidigest import __version__
 from vidigest.common.constants import VideoStatus
 from vidigest.common.exceptions import VidigestError
 from vidigest.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from vidigest.database.session import Database
 
 app = typer.Typer(
     name="vidigest",
@@ -42,7 +46,16 @@ voices_app = typer.Typer(
 app.add_typer(speakers_app, name="speakers")
 storage_app = typer.Typer(help="The media store (local directory or bucket).", no_args_is_help=True)
 app.add_typer(storage_app, name="storage")
+transcript_app = typer.Typer(
+    help="Correct a transcript (the recognised text is kept) and export it.", no_args_is_help=True
+)
+app.add_typer(transcript_app, name="transcript")
 app.add_typer(voices_app, name="voices")
+webhooks_app = typer.Typer(
+    help="Webhook endpoints: signed callbacks when a video completes, fails or progresses.",
+    no_args_is_help=True,
+)
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console()
 err = Console(stderr=True)
@@ -54,6 +67,14 @@ ModelOption = Annotated[
 ]
 LanguageOption = Annotated[
     str, typer.Option("--language", help="auto (detect) or a language code such as en, de.")
+]
+TaskOption = Annotated[
+    Literal["transcribe", "translate"],
+    typer.Option(
+        "--task",
+        help="transcribe (in the language spoken) or translate (into English; multilingual "
+        "models such as accurate only).",
+    ),
 ]
 AudioTrackOption = Annotated[
     int,
@@ -130,6 +151,7 @@ def process(
     ] = None,
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    task: TaskOption = "transcribe",
     audio_track: AudioTrackOption = 0,
     speakers: SpeakersOption = None,
     min_speakers: MinSpeakersOption = None,
@@ -164,6 +186,7 @@ def process(
                 speakers=choice,
                 min_speakers=min_speakers,
                 max_speakers=max_speakers,
+                task=task,
             )
             vidigest.embedded_runtime().run_until_idle()
             result = write_outputs(
@@ -187,6 +210,7 @@ def transcribe(
     fmt: Annotated[TranscriptFormat, typer.Option("--format", help="Output format.")] = "txt",
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    task: TaskOption = "transcribe",
     audio_track: AudioTrackOption = 0,
     speakers: SpeakersOption = None,
     min_speakers: MinSpeakersOption = None,
@@ -211,7 +235,11 @@ def transcribe(
         err.print("vidigest: this build has no speaker diarization; --speakers is ignored")
     with RichProgress(err) as bars:
         transcript = models.transcriber(model).transcribe(
-            file, language=_language(language), progress=bars, stream_index=audio_track
+            file,
+            language=_language(language),
+            progress=bars,
+            stream_index=audio_track,
+            task=task,
         )
         if diarizer_for is not None and transcript.segments:
             found = diarize_file(
@@ -371,14 +399,413 @@ def voices_delete(voice_id: Annotated[str, typer.Argument(help="The voice profil
     out.print(f"deleted {voice_id}")
 
 
+def _resummarize(settings: Settings) -> None:
+    """Embedded: run the summary of the corrected transcript now (distributed: the workers)."""
+    from vidigest.app import Vidigest
+
+    if not settings.embedded:
+        out.print("the summary workers summarise it again")
+        return
+    vidigest = Vidigest.open(settings)
+    try:
+        vidigest.embedded_runtime().run_until_idle()
+    finally:
+        vidigest.close()
+    out.print("summary updated")
+
+
+def _edits() -> tuple[Settings, Database]:
+    from vidigest.app import open_database
+
+    settings = _settings()
+    return settings, open_database(settings, migrate=settings.embedded)
+
+
+def _webhooks() -> tuple[Settings, Any]:
+    from vidigest.app import open_database
+
+    settings = _settings()
+    return settings, open_database(settings, migrate=settings.embedded)
+
+
+@transcript_app.command("show")
+def transcript_show(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
+    """List the segments: index, version, start, speaker, text (an edit names index)."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    _, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        revision, segments = TranscriptEditService(session).segments(video_id)
+    table = Table("#", "version", "start", "speaker", "text", title=f"revision {revision}")
+    for s in segments:
+        version = f"{s.version}*" if s.edited else str(s.version)
+        table.add_row(str(s.index), version, f"{s.start:.1f}", s.speaker or "-", s.text.strip())
+    out.print(table)
+
+
+@transcript_app.command("edit")
+def transcript_edit(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    segment: Annotated[int, typer.Argument(min=0, help="The segment's index (transcript show).")],
+    text: Annotated[str | None, typer.Argument(help="The corrected text.")] = None,
+    speaker: Annotated[
+        str | None, typer.Option("--speaker", help="A speaker label, e.g. SPEAKER_2.")
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version", min=1, help="Refuse if the segment is not at this version any more."
+        ),
+    ] = None,
+) -> None:
+    """Correct a segment's text (and/or speaker); the summary is made again."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    if text is None and speaker is None:
+        raise VidigestError("give the corrected text, --speaker, or both")
+    settings, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        edits = TranscriptEditService(session)
+        if version is None:
+            _, segments = edits.segments(video_id)
+            seen = next((s.version for s in segments if s.index == segment), 1)
+        else:
+            seen = version
+        after, revision = edits.edit_segment(
+            video_id, segment, version=seen, text=text, speaker=speaker
+        )
+    out.print(f"segment {after.index} is at version {after.version} (revision {revision})")
+    if after.version != seen:
+        _resummarize(settings)
+
+
+@transcript_app.command("replace")
+def transcript_replace(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    find: Annotated[str, typer.Argument(help="Text to find (literal, not a pattern).")],
+    replacement: Annotated[str, typer.Argument(help="What replaces it.")],
+    match_case: Annotated[bool, typer.Option("--match-case", help="Case matters.")] = False,
+    whole_word: Annotated[bool, typer.Option("--whole-word", help="Whole words only.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change, change nothing.")
+    ] = False,
+) -> None:
+    """Find and replace across a transcript; the summary is made again."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    settings, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        result = TranscriptEditService(session).replace(
+            video_id,
+            find,
+            replacement,
+            match_case=match_case,
+            whole_word=whole_word,
+            apply=not dry_run,
+        )
+    for change in result.changes:
+        out.print(f"{change.index}: {change.before.strip()}\n -> {change.after}", markup=False)
+    verb = "would change" if dry_run else "changed"
+    out.print(f"{result.count} occurrence(s) in {result.segments} segment(s) {verb}")
+    if result.applied:
+        _resummarize(settings)
+
+
+@transcript_app.command("history")
+def transcript_history(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    segment: Annotated[int, typer.Argument(min=0, help="The segment's index.")],
+) -> None:
+    """Every version of a segment, the recognised text first."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.editing import TranscriptEditService
+
+    _, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        versions = TranscriptEditService(session).history(video_id, segment)
+    table = Table("version", "source", "at", "speaker", "text")
+    for v in versions:
+        at = v.created_at.isoformat(timespec="seconds") if v.created_at else "-"
+        table.add_row(str(v.version), v.source, at, v.speaker or "-", v.text.strip())
+    out.print(table)
+
+
+@transcript_app.command("export")
+def transcript_export(
+    video_id: Annotated[str, typer.Argument(help="The video id.")],
+    output: Annotated[Path, typer.Argument(help="The file to write (.docx or .pdf).")],
+) -> None:
+    """Write the transcript as DOCX or PDF (by the file's suffix), corrections included."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.transcription.documents import document
+    from vidigest.modules.transcription.service import TranscriptService
+    from vidigest.modules.videos.service import VideoService
+
+    suffix = output.suffix.lower()
+    if suffix not in (".docx", ".pdf"):
+        raise VidigestError("the output file must end in .docx or .pdf")
+    _, database = _edits()
+    with db_session_context(database.session_factory) as session:
+        title = VideoService(session).get(video_id).filename
+        transcript = TranscriptService(session).load(video_id)
+    output.write_bytes(document(transcript, "docx" if suffix == ".docx" else "pdf", title))
+    out.print(str(output))
+
+
+def _print_endpoint(endpoint: Any, *, secret: bool = False) -> None:
+    state = "enabled" if endpoint.enabled else "disabled"
+    out.print(f"{endpoint.id}  {endpoint.url}  {','.join(endpoint.events)}  {state}")
+    if secret:
+        out.print(f"secret: {endpoint.secret}")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: Annotated[str, typer.Argument(help="The receiver's http(s) URL.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event",
+            help="video.completed, video.failed or video.progress; repeat for several "
+            "[default: video.completed and video.failed].",
+        ),
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="A note for people.")] = None,
+) -> None:
+    """Register an endpoint; prints its id and signing secret (whsec_...)."""
+    from vidigest.common.constants import WebhookEventType
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.egress import check_receiver
+    from vidigest.modules.webhooks.service import DEFAULT_EVENTS, WebhookService
+
+    settings, database = _webhooks()
+    check_receiver(url, settings.webhook_network_list)
+    known = [e.value for e in WebhookEventType]
+    unknown = [e for e in event or () if e not in known]
+    if unknown:
+        raise VidigestError(f"unknown event {unknown[0]!r}; expected one of {', '.join(known)}")
+    events = [WebhookEventType(e) for e in event] if event else list(DEFAULT_EVENTS)
+    with db_session_context(database.session_factory) as session:
+        endpoint = WebhookService(session).create_endpoint(url, events, description=description)
+        _print_endpoint(endpoint, secret=True)
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """List the endpoints (secrets are not shown)."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.service import WebhookService
+
+    _, database = _webhooks()
+    with db_session_context(database.session_factory) as session:
+        table = Table("id", "url", "events", "enabled", "created")
+        for e in WebhookService(session).endpoints():
+            created = f"{e.created_at:%Y-%m-%d %H:%M:%S}"
+            table.add_row(e.id, e.url, ",".join(e.events), str(e.enabled).lower(), created)
+    out.print(table)
+
+
+@webhooks_app.command("disable")
+def webhooks_disable(endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")]) -> None:
+    """Send an endpoint nothing (its deliveries wait until it is enabled)."""
+    _webhook_change(endpoint_id, "disable")
+
+
+@webhooks_app.command("enable")
+def webhooks_enable(endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")]) -> None:
+    """Send to an endpoint again."""
+    _webhook_change(endpoint_id, "enable")
+
+
+@webhooks_app.command("rotate-secret")
+def webhooks_rotate(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")],
+    keep_previous_hours: Annotated[
+        float, typer.Option(min=0, max=720, help="Hours the old secret signs too.")
+    ] = 24.0,
+) -> None:
+    """Give an endpoint a new signing secret (used from the next attempt on); prints it."""
+    _webhook_change(endpoint_id, "rotate-secret", keep_previous_hours)
+
+
+def _webhook_change(endpoint_id: str, action: str, keep_previous_hours: float = 0.0) -> None:
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.service import WebhookService
+
+    _, database = _webhooks()
+    with db_session_context(database.session_factory) as session:
+        service = WebhookService(session)
+        if action == "rotate-secret":
+            endpoint = service.rotate_secret(endpoint_id, keep_previous_hours)
+            _print_endpoint(endpoint, secret=True)
+        else:
+            _print_endpoint(service.set_enabled(endpoint_id, action == "enable"))
+
+
+@webhooks_app.command("deliveries")
+def webhooks_deliveries(
+    endpoint_id: Annotated[str, typer.Argument(help="The endpoint id.")],
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+) -> None:
+    """An endpoint's deliveries, newest first: status, attempts, last answer."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.webhooks.service import WebhookService
+
+    _, database = _webhooks()
+    with db_session_context(database.session_factory) as session:
+        table = Table("webhook-id", "event", "video", "status", "attempts", "last answer")
+        for d in WebhookService(session).deliveries(endpoint_id, limit=limit):
+            answer = d.last_error or (str(d.last_status_code) if d.last_status_code else "-")
+            table.add_row(d.id, d.event_type, d.video_id or "-", d.status, str(d.attempts), answer)
+    out.print(table)
+
+
+@app.command("schemas")
+def schemas(
+    directory: Annotated[Path, typer.Argument(help="Where to write them.", file_okay=False)] = Path(
+        "docs/events"
+    ),
+) -> None:
+    """Write the JSON Schema of every event and webhook payload (one file per version)."""
+    from vidigest.common.contracts import all_schemas
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in all_schemas().items():
+        (directory / name).write_text(text, encoding="utf-8")
+        out.print(str(directory / name))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations (PostgreSQL or SQLite)."""
     from vidigest.app import open_database
     from vidigest.database.migrate import current_revision
+    from vidigest.modules.search.vector_index import ensure_vector_index
 
     database = open_database(_settings(), migrate=True)
     out.print(f"database at revision {current_revision(database.engine)}")
+    with database.engine.begin() as connection:
+        status = ensure_vector_index(connection)  # a server that gained pgvector since
+    out.print(status.message)
+
+
+SearchMode = Literal["hybrid", "semantic", "keyword"]
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to find: words or a description.")],
+    mode: Annotated[SearchMode, typer.Option(help="hybrid | semantic | keyword")] = "hybrid",
+    video: Annotated[
+        list[str] | None, typer.Option("--video", help="Only this video (repeatable).")
+    ] = None,
+    language: Annotated[str | None, typer.Option(help="Only transcripts in this language.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find the moments of every transcript that match QUERY, by words and by meaning."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.search.ask import clock
+    from vidigest.modules.search.service import search_passages
+    from vidigest.modules.search.vectors import SearchFilters
+
+    vidigest = Vidigest.open(_settings())
+    try:
+        with vidigest.database.session() as session:
+            page = search_passages(
+                session,
+                query,
+                encoder=vidigest.models.encoder(),
+                mode=mode,
+                filters=SearchFilters(video_ids=tuple(video or ()), language=language),
+                limit=limit,
+                offset=offset,
+            )
+    finally:
+        vidigest.close()
+    if as_json:
+        hits = [
+            {
+                "video_id": h.video_id,
+                "filename": h.filename,
+                "start": h.start,
+                "end": h.end,
+                "text": h.text,
+                "score": h.score,
+            }
+            for h in page.hits
+        ]
+        print(json.dumps({"query": query, "mode": mode, "notice": page.notice, "results": hits}))
+        return
+    if page.notice:
+        err.print(page.notice)
+    if not page.hits:
+        out.print("Nothing found.")
+        return
+    table = Table("file", "at", "passage", "video id")
+    for h in page.hits:
+        table.add_row(escape(h.filename), clock(h.start), escape(h.text), h.video_id)
+    out.print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about your videos.")],
+    video: Annotated[
+        list[str] | None, typer.Option("--video", help="Only this video (repeatable).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer QUESTION from the transcripts: quoted sentences (or, with VIDIGEST_LLM_MODEL set,
+    an answer written by the model), each cited with its video and time."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.search.ask import ask as ask_library
+    from vidigest.modules.search.ask import clock
+    from vidigest.modules.search.vectors import SearchFilters
+
+    vidigest = Vidigest.open(_settings())
+    try:
+        with vidigest.database.session() as session:
+            answer = ask_library(
+                session,
+                question,
+                encoder=vidigest.models.encoder(),
+                chat=vidigest.models.chat(),
+                filters=SearchFilters(video_ids=tuple(video or ())),
+            )
+    finally:
+        vidigest.close()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "question": question,
+                    "method": answer.method,
+                    "answer": answer.text,
+                    "fallback_reason": answer.fallback_reason,
+                    "citations": [
+                        {"video_id": c.video_id, "filename": c.filename, "at": c.at}
+                        for c in answer.citations
+                    ],
+                }
+            )
+        )
+        return
+    if answer.fallback_reason:
+        err.print(f"extractive answer: {answer.fallback_reason}")
+    if not answer.text:
+        out.print("Nothing in your videos answers that.")
+        return
+    if answer.method == "llm":
+        out.print(answer.text, markup=False)
+        return
+    for q in answer.quotes:
+        line = f"\u201c{q.text}\u201d  [{q.filename}, {clock(q.start)}]  {q.video_id}"
+        out.print(line, markup=False)
 
 
 @storage_app.command("check")
@@ -420,6 +847,7 @@ def submit(
     file: Annotated[Path, typer.Argument(help="A video or audio file.")],
     model: ModelOption = None,
     language: LanguageOption = "auto",
+    task: TaskOption = "transcribe",
     audio_track: AudioTrackOption = 0,
     speakers: SpeakersOption = None,
     min_speakers: MinSpeakersOption = None,
@@ -442,6 +870,7 @@ def submit(
             speakers=choice,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=task,
         )
     finally:
         vidigest.close()
@@ -449,7 +878,7 @@ def submit(
 
 
 # A stage's name (`common/stages.py`) or the relay: `workers.PROCESSES`, checked by a test.
-WorkerName = Literal["transcription", "summary", "relay"]
+WorkerName = Literal["transcription", "summary", "indexing", "relay", "webhooks"]
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
 ]
@@ -457,15 +886,20 @@ MetricsPort = Annotated[
 
 @app.command()
 def worker(
-    name: Annotated[WorkerName, typer.Argument(help="transcription | summary | relay")],
+    name: Annotated[
+        WorkerName, typer.Argument(help="transcription | summary | indexing | relay | webhooks")
+    ],
     metrics_port: MetricsPort = None,
 ) -> None:
-    """Run the worker of one stage (or the outbox relay) against Kafka and the shared database."""
-    from vidigest.workers import run_relay, run_worker, stop_on_signals
+    """Run the worker of one stage, the outbox relay, or the webhook fan-out and dispatcher,
+    against Kafka and the shared database."""
+    from vidigest.workers import run_relay, run_webhooks, run_worker, stop_on_signals
 
     stop = stop_on_signals()
     if name == "relay":
         run_relay(_settings(), stop, metrics_port)
+    elif name == "webhooks":
+        run_webhooks(_settings(), stop, metrics_port)
     else:
         run_worker(_settings(), name, stop, metrics_port)
 
@@ -474,7 +908,9 @@ def worker(
 def run_all(
     transcription: Annotated[int, typer.Option(min=0, help="Transcription workers.")] = 1,
     summary: Annotated[int, typer.Option(min=0, help="Summary workers.")] = 1,
+    indexing: Annotated[int, typer.Option(min=0, help="Search indexing workers.")] = 1,
     relay: Annotated[int, typer.Option(min=0, help="Outbox relays.")] = 1,
+    webhooks: Annotated[int, typer.Option(min=0, help="Webhook dispatchers.")] = 1,
     metrics_port: Annotated[
         int | None, typer.Option(help="First metrics port; each child gets the next one.")
     ] = None,
@@ -486,7 +922,13 @@ def run_all(
     settings = _settings()
     if settings.embedded:
         raise VidigestError("run-all needs VIDIGEST_KAFKA_BOOTSTRAP and VIDIGEST_DATABASE_URL")
-    counts = {"transcription": transcription, "summary": summary, "relay": relay}
+    counts = {
+        "transcription": transcription,
+        "summary": summary,
+        "indexing": indexing,
+        "relay": relay,
+        "webhooks": webhooks,
+    }
     stop = stop_on_signals()
     Supervisor(run_all_children(counts, metrics_port), grace_seconds=grace).run(stop)
 

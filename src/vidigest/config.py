@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -135,6 +136,41 @@ class Settings(BaseSettings):
     # longest media accepted (seconds; 0: no limit): checked on the duration a file declares at
     # registration, and again on the audio the transcription worker decodes
     max_media_seconds: float = Field(default=6 * 3600.0, ge=0)
+    # the OpenAI-compatible routes (/v1/audio/...): how long a request waits for its transcript
+    # before it answers 504 naming the video (which goes on; the same request later finds it)
+    openai_wait_seconds: float = Field(default=600.0, ge=0)
+
+    # --- webhooks ---
+    # receivers must have public addresses (the policy of URL registration) unless they are in
+    # one of these networks (comma-separated CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32")
+    webhook_allowed_networks: str = ""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)  # connect + answer, per attempt
+    webhook_concurrency: int = Field(default=8, ge=1)  # attempts in flight per dispatcher
+    # of which at most this many to one endpoint (a slow receiver's backlog takes no more)
+    webhook_concurrency_per_endpoint: int = Field(default=2, ge=1)
+    webhook_max_attempts: int = Field(default=8, ge=1)  # then the delivery is dead-lettered
+    # attempt n waits min(max, backoff * 2^(n-1)) after attempt n failed
+    webhook_backoff_seconds: float = Field(default=5.0, ge=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)  # the dispatcher's look for due rows
+    # a video.progress event per video at most this often (0: none)
+    progress_event_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for network in _split(value):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"VIDIGEST_WEBHOOK_ALLOWED_NETWORKS: {exc}") from None
+        return value
+
+    @property
+    def webhook_network_list(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(n, strict=False) for n in _split(self.webhook_allowed_networks)
+        ]
 
     @field_validator("storage_url")
     @classmethod

@@ -29,7 +29,8 @@ from vidigest.messaging.relay import OutboxRelay
 log = logging.getLogger(__name__)
 
 RELAY = "relay"
-PROCESSES = (*STAGES, RELAY)  # what `vidigest worker NAME` runs
+WEBHOOKS = "webhooks"
+PROCESSES = (*STAGES, RELAY, WEBHOOKS)  # what `vidigest worker NAME` runs
 
 
 def stop_on_signals() -> threading.Event:
@@ -72,7 +73,7 @@ def run_worker(
     try:
         KafkaWorker(
             settings,
-            [settings.topic(stage.topic)],
+            [settings.topic(topic) for topic in stage.topics],
             vidigest.handler(stage),
             settings.topic(DEAD_LETTER_TOPIC),
             group_id=f"{settings.consumer_group}.{stage.consumer}",
@@ -103,6 +104,34 @@ def run_relay(settings: Settings, stop: threading.Event, metrics_port: int | Non
     finally:
         sweeper.stop()
         publisher.close()
+        vidigest.close()
+
+
+def run_webhooks(
+    settings: Settings, stop: threading.Event, metrics_port: int | None = None
+) -> None:
+    """The webhook fan-out (a Kafka loop in its own consumer group over the events webhooks
+    are made of) and the dispatcher that sends the deliveries (a thread beside it)."""
+    from vidigest.modules.webhooks.fanout import CONSUMED, CONSUMER
+    from vidigest.providers.kafka.consumer import KafkaWorker
+
+    _require_kafka(settings)
+    if metrics_port:
+        start_http_server(metrics_port, addr="0.0.0.0")
+    vidigest = Vidigest.open(settings)
+    dispatcher = vidigest.webhook_dispatcher()
+    dispatcher.start()
+    try:
+        KafkaWorker(
+            settings,
+            [settings.topic(e.topic) for e in CONSUMED],
+            vidigest.webhook_fanout(dispatcher.wake),
+            settings.topic(DEAD_LETTER_TOPIC),
+            group_id=f"{settings.consumer_group}.{CONSUMER}",
+            name=CONSUMER,
+        ).run(stop)
+    finally:
+        dispatcher.stop()
         vidigest.close()
 
 

@@ -20,11 +20,13 @@ from sqlalchemy import func, select
 
 from tests.support import media
 from tests.support.api import MakeClient, api_settings, assert_error, stored_files, upload
+from tests.support.search import encoder
 from vidigest.common.constants import EventType
 from vidigest.common.types import Segment, Transcript
 from vidigest.database.session import Database, db_session_context
 from vidigest.http.main import create_app
 from vidigest.messaging.models import OutboxEvent
+from vidigest.modules.search.index import reindex_video
 from vidigest.modules.transcription.models import TranscriptRecord, TranscriptSegment
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.service import VideoService
@@ -303,6 +305,7 @@ def _failed_video_with_partial_transcript(database_url: str, media_path: Path) -
                 segments=segments,
             )
             TranscriptService(session).save(video.id, transcript)
+            reindex_video(session, video.id, encoder())  # as the indexing stage does
             service.fail(video.id, "summary", "summary failed: disk full")
         return video.id
     finally:
@@ -320,20 +323,25 @@ def test_search_then_retry_clears_results_and_requeues(
 
     video = client.get(f"/videos/{video_id}").json()
     assert (video["status"], video["error"]) == ("FAILED", "summary failed: disk full")
-    hits = client.get("/search", params={"q": "penguins"}).json()["results"]
-    assert [(h["video_id"], h["start"], h["text"]) for h in hits] == [
-        (video_id, 2.0, "penguins in the antarctic")
+    hits = client.get("/search", params={"q": "penguins", "mode": "keyword"}).json()["results"]
+    passage = "zebras crossing the savanna penguins in the antarctic"  # both segments
+    assert [(h["video_id"], h["start"], h["end"], h["text"]) for h in hits] == [
+        (video_id, 0.0, 4.5, passage)
     ]
+    assert hits[0]["link"] == f"/#/videos/{video_id}?t=0"
     assert client.get("/search", params={"q": "zebra"}).json()["results"][0]["start"] == 0.0
     assert client.get("/search", params={"q": 'zebras" OR *'}).status_code == 200
-    assert client.get("/search", params={"q": "giraffes"}).json()["results"] == []
+    nothing = client.get("/search", params={"q": "giraffes", "mode": "keyword"}).json()
+    assert nothing["results"] == []
     assert_error(client.get(f"/videos/{video_id}/summary"), 404)
 
     retried = client.post(f"/videos/{video_id}/retry")
     assert retried.status_code == 202, retried.text
     assert (retried.json()["status"], retried.json()["error"]) == ("REGISTERED", None)
     assert_error(client.post(f"/videos/{video_id}/retry"), 409, "conflict")  # not FAILED now
-    assert client.get("/search", params={"q": "penguins"}).json()["results"] == []
+    for mode in ("keyword", "hybrid"):  # the retry cleared the passages with the transcript
+        found = client.get("/search", params={"q": "penguins", "mode": mode}).json()
+        assert found["results"] == []
     assert_error(client.get(f"/videos/{video_id}/transcript"), 404)
     log = client.get(f"/videos/{video_id}/status-log").json()
     assert [e["to_status"] for e in log] == ["REGISTERED", "FAILED", "REGISTERED"]
@@ -383,6 +391,9 @@ def test_upload_to_completed(
         seen.add(video["status"])
     assert video["status"] == "COMPLETED", video
     assert video["progress"] == 100.0 and video["duration"] > 2
+    # the language it was transcribed in and the model that did it (not the preset asked for)
+    assert video["language"] == "en" and video["model"] == "whisper-tiny.en", video
+    assert video["eta_seconds"] is None
     video_id = video["id"]
 
     transcript = client.get(f"/videos/{video_id}/transcript").json()

@@ -22,6 +22,7 @@ from vidigest.modules.videos.sources import (
     NAME_MAX_BYTES,
     IPAddress,
     ReceivedUpload,
+    display_name,
     fetch_url,
     open_beneath,
     public_address,
@@ -119,6 +120,18 @@ def test_safe_filename() -> None:
     assert safe_filename(None) == "upload"
     long = "会" * 300 + ".mp4"
     assert safe_filename(long) == "会" * 196 + ".mp4"  # cut to 200 characters, extension kept
+
+
+def test_display_name_is_the_name_as_given() -> None:
+    given = "Q&A session (part 1) \u2013 \u00c4rger's talk #2.mp4"
+    assert display_name(given) == given
+    assert display_name("C:\\Users\\me\\" + given) == given  # only the last component
+    assert display_name("../../etc/passwd") == "passwd"
+    assert display_name("a\x00b\n\u202ec.mp4") == "a b c.mp4"  # no control/bidi characters
+    assert display_name("  two   spaces .mp4 ") == "two spaces .mp4"
+    assert display_name("..") == "upload" and display_name(None) == "upload"
+    assert display_name("a" * 296 + ".mp4") == "a" * 196 + ".mp4"  # cut, extension kept
+    assert storage_name(given) == "Q_A session (part 1) _ \u00c4rger_s talk _2.mp4"  # on disk
 
 
 def test_storage_name_fits_a_directory_entry(tmp_path: Path) -> None:

@@ -13,11 +13,13 @@ from sqlalchemy import select
 
 from tests.support import media
 from tests.support.api import MakeClient, assert_error, upload
+from tests.support.search import encoder
 from tests.support.speakers import diarized_video, segment
 from vidigest.common.constants import EventType
 from vidigest.common.types import Transcript
 from vidigest.database.session import Database, db_session_context
 from vidigest.messaging.models import OutboxEvent
+from vidigest.modules.search.index import reindex_video
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService
@@ -32,6 +34,10 @@ def test_list_and_rename_flow_into_every_export_and_search(
     client: TestClient, sqlite_url: str
 ) -> None:
     video_id = diarized_video(sqlite_url)
+    database = Database(sqlite_url)
+    with db_session_context(database.session_factory) as session:
+        reindex_video(session, video_id, encoder())  # as the indexing stage does
+    database.dispose()
     listed = client.get(f"/videos/{video_id}/speakers")
     assert listed.status_code == 200, listed.text
     assert listed.json() == {

@@ -8,73 +8,25 @@ No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fa
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, serve
 from tests.support.paths import REPO, SAMPLES
-from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / ".test-artifacts"
 CLIP = SAMPLES / "librivox_speech.mp4"
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "VIDIGEST_DATA_DIR": str(tmp_path / "data"),
-        "HF_HUB_OFFLINE": "1",
-    }
-    env.pop("VIDIGEST_KAFKA_BOOTSTRAP", None)
-    env.pop("VIDIGEST_DATABASE_URL", None)
-    env.pop("VIDIGEST_API_KEYS", None)
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vidigest", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vidigest serve did not become ready"
-            time.sleep(0.2)
+    with serve(tmp_path) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_upload_watch_and_seek_in_chromium(server: str) -> None:
@@ -94,7 +46,9 @@ def test_upload_watch_and_seek_in_chromium(server: str) -> None:
 
             # upload through the labelled file input (the drop zone feeds the same function)
             page.get_by_label("Choose a file").set_input_files(str(CLIP))
-            expect(page.locator("#upload-message")).to_contain_text("uploaded", timeout=30_000)
+            expect(page.locator("#upload-list li").first).to_contain_text(
+                "Uploaded: processing", timeout=30_000
+            )
             row = page.locator("#video-rows tr", has_text=CLIP.name)
             expect(row).to_have_attribute("data-status", "COMPLETED", timeout=240_000)
 
@@ -140,6 +94,13 @@ def test_upload_watch_and_seek_in_chromium(server: str) -> None:
             page.get_by_label("Search transcripts").fill("Dashwood")
             page.get_by_role("button", name="Search").click()
             expect(page.locator("#search-results li").first).to_contain_text("Dashwood")
+            # Ask: a quoted answer whose links open the player at the moment
+            page.get_by_label("Search transcripts").fill("Who is Dashwood?")
+            page.get_by_role("button", name="Ask").click()
+            expect(page.locator("#ask-answer")).to_contain_text("Dashwood", timeout=60_000)
+            link = page.locator("#ask-answer a").first
+            assert re.fullmatch(r"#/videos/[0-9a-f-]+\?t=\d+", link.get_attribute("href") or "")
+            page.go_back()  # to the search for "Dashwood"
 
             page.go_back()
             expect(page.locator("#video-status")).to_have_attribute("data-status", "COMPLETED")
@@ -164,7 +125,7 @@ def test_pages_work_under_their_content_security_policy(server: str) -> None:
             problems: list[str] = []
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             # CSP violations are console errors; a failed load is checked by status below (the
-            # browser's own /favicon.ico probe, which the UI does not serve, is not a page request)
+            # favicon included: it is served)
             page.on(
                 "console",
                 lambda m: (

@@ -36,12 +36,14 @@ def test_a_new_run_finishes_what_a_dead_one_left(tmp_path: Path) -> None:
         assert [(d.subscriber, d.result.outcome.value) for d in deliveries] == [
             ("transcription-worker", "processed"),
             ("summary-worker", "processed"),
+            ("indexing-worker", "processed"),
+            ("webhook-dispatcher", "processed"),  # summary.completed: no endpoint, nothing owed
         ]
         with app.database.session() as session:
             assert session.get(Video, video.id).status == "COMPLETED"  # type: ignore[union-attr]
             for model in (TranscriptRecord, VideoSummaryRecord):
                 assert session.scalar(select(func.count()).select_from(model)) == 1
-            assert session.scalar(select(func.count()).select_from(ProcessedMessage)) == 2
+            assert session.scalar(select(func.count()).select_from(ProcessedMessage)) == 4
             assert (
                 session.scalar(
                     select(func.count())

@@ -5,24 +5,19 @@ No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fa
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.ports import free_port
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.serve import vidigest_serve
 from tests.support.speakers import diarized_video
 from vidigest.app import open_database
 from vidigest.config import Settings
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 @pytest.fixture
@@ -32,38 +27,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     settings = Settings(data_dir=data_dir)
     open_database(settings, migrate=True).dispose()
     video_id = diarized_video(settings.resolved_database_url)
-    port = free_port()
-    env = {**os.environ, "VIDIGEST_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1"}
-    for name in ("VIDIGEST_KAFKA_BOOTSTRAP", "VIDIGEST_DATABASE_URL", "VIDIGEST_API_KEYS"):
-        env.pop(name, None)
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vidigest", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vidigest serve did not become ready"
-            time.sleep(0.2)
+    with vidigest_serve(data_dir) as base:
         yield base, video_id
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_transcript_coloured_by_speaker_and_renamed_from_the_page(

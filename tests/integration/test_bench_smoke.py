@@ -33,6 +33,14 @@ RATIO_ROW = re.compile(r"\s\d+\.\d{2,3}(\s|$)")
         ("pipeline.py", ["faster-whisper alone (base)", "vidigest process", "through Kafka"]),
         ("api.py", ["GET /health/live (baseline)", "GET /videos/{id}/transcript"]),
         ("storage.py", ["write", "copy", "range"]),
+        (
+            "webhooks.py",
+            [
+                "direct signed POSTs, no keep-alive (baseline)",
+                "fan-out: events -> delivery rows",
+                "dispatcher: claim, POST, record, until delivered",
+            ],
+        ),
     ],
 )
 def test_bench_runs_and_prints_ratios(script: str, rows: list[str], tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ def test_run_all_restarts_a_dead_child_and_stops_cleanly(
     cluster: Cluster, clips: list[Path]
 ) -> None:
     supervisor = cluster.start("run-all", "--grace", "20", name="run-all", metrics=False)
-    cluster.wait_until(lambda: len(child_pids(supervisor.popen.pid)) == 3, 30, "three children")
+    cluster.wait_until(lambda: len(child_pids(supervisor.popen.pid)) == 4, 30, "four children")
     (relay_pid,) = [p for p in child_pids(supervisor.popen.pid) if "relay" in child_command(p)]
     os.kill(relay_pid, signal.SIGKILL)
     cluster.wait_until(

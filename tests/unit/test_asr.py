@@ -510,8 +510,28 @@ def test_resumed_windows_are_the_uninterrupted_ones(
             )
         )
         assert resumed == windows[k + 1 :]
-        # progress counts from where it resumed, not from 0
-        assert progress.updates("transcribe")[0] == pytest.approx(windows[k + 1].end)
+        # progress counts from where it resumed, not from 0, and reaches each window's end
+        done = progress.updates("transcribe")
+        # (within a window up to its guard: the audio after the cut is decoded again)
+        assert windows[k].end < done[0] <= windows[k + 1].end + small.guard_seconds
+        assert done == sorted(done) and done[-1] == pytest.approx(windows[-1].end)
+
+
+@pytest.mark.slow
+def test_progress_moves_within_one_window(fast: WhisperTranscriber) -> None:
+    """A file shorter than a window: progress is not 0 until the window ends, it follows the
+    end of each segment decoded (the sequential decoder yields them one by one)."""
+    sequential = WhisperTranscriber("fast", batch_size=1)
+    sequential._resolved, sequential._model = fast.resolved, fast.load_weights()
+    progress = RecordingProgress()
+    t = sequential.transcribe(LIBRIVOX, progress=progress)
+    done = progress.updates("transcribe")
+    assert done == sorted(done) and len(set(done)) == len(done)  # it only moves forward
+    within = [d for d in done if d < t.duration - 1.0]
+    assert len(within) >= 3, done  # several reports before the only window ended
+    ends = [s.end for s in t.segments]
+    assert all(any(abs(d - e) < 0.05 for e in ends) for d in within), (within, ends)
+    assert done[-1] == pytest.approx(t.duration)
 
 
 @pytest.mark.slow

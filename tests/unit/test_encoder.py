@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vidigest.common.exceptions import ModelError
-from vidigest.modules.summary.encoder import INSTALL_COMMAND, SentenceEncoder, model_path
+from vidigest.embedding.encoder import INSTALL_COMMAND, SentenceEncoder, model_path
 
 SENTENCES = [
     "A cat sits on the mat.",
@@ -113,7 +113,7 @@ def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPat
 def test_the_installed_weights_match_the_pinned_checksum(tmp_path: Path) -> None:
     from vidigest.common.checksums import sha256_file, verify_sha256
     from vidigest.common.exceptions import ModelError
-    from vidigest.modules.summary.encoder import MODEL_SHA256, model_path
+    from vidigest.embedding.encoder import MODEL_SHA256, model_path
 
     weights = model_path() / "model.safetensors"
     assert sha256_file(weights) == MODEL_SHA256

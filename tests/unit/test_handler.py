@@ -20,6 +20,7 @@ from tests.support.factories import (
 )
 from vidigest.common.exceptions import NoAudioStreamError
 from vidigest.common.stages import TRANSCRIPTION
+from vidigest.common.types import Event
 from vidigest.database.session import Database
 from vidigest.messaging.dead_letters import DeadLetterTable
 from vidigest.messaging.delivery import Backoff, DeliveryPolicy
@@ -28,7 +29,8 @@ from vidigest.messaging.handler import MessageHandler
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
 from vidigest.messaging.transport import Message, Outcome
 from vidigest.modules.videos.models import Video, VideoStatusLog
-from vidigest.modules.videos.service import fail_video
+from vidigest.modules.videos.progress import StoredProgress
+from vidigest.modules.videos.service import CANCELLED_REASON, VideoService, fail_video
 
 
 def test_processes_once_and_ignores_redelivery(db: Database) -> None:
@@ -244,4 +246,36 @@ def test_giving_up_leaves_an_ended_video_as_it_is(db: Database) -> None:
     row = video_row(db, video.id)
     assert row.status == "FAILED"
     assert row.error == "transcription failed after 3 attempt(s): RuntimeError: first"
+    assert count(db, OutboxEvent, event_type="video.failed") == 1
+
+
+class CancelledMidRun(CountingStep):
+    """The user cancels while `run` works; the next stored progress report stops it."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__()
+        self.db = db
+
+    def run(self, event: Event) -> str:
+        video_id = self.video_id(event)
+        progress = StoredProgress(self.db.session_factory, video_id, "transcribe", min_interval=0)
+        progress.start("transcribe", 60.0)
+        progress.update("transcribe", 10.0)  # still TRANSCRIBING: stored
+        assert video_row(self.db, video_id).progress == pytest.approx(100 * 10 / 60, abs=0.1)
+        with self.db.session() as session:
+            VideoService(session).cancel(video_id)
+        progress.update("transcribe", 20.0)  # raises: the video left TRANSCRIBING
+        raise AssertionError("the cancelled work went on")
+
+
+def test_a_cancelled_video_stops_its_work_and_the_message_is_skipped(db: Database) -> None:
+    video = register_video(db)
+    handler = message_handler(CancelledMidRun(db), db.session_factory, max_attempts=5)
+    result = handler(event_message(registered_event(video)), 1)
+    assert result.outcome is Outcome.DUPLICATE  # done with: skipped, neither retried nor dead
+    row = video_row(db, video.id)
+    assert (row.status, row.error) == ("FAILED", CANCELLED_REASON)
+    assert count(db, DeadLetter) == 0
+    assert count(db, ProcessedMessage, outcome="skipped") == 1
+    assert count(db, OutboxEvent, event_type="transcription.completed") == 0
     assert count(db, OutboxEvent, event_type="video.failed") == 1

@@ -12,7 +12,7 @@ import pytest
 
 import vidigest
 from vidigest.cli import WorkerName
-from vidigest.common.stages import STAGES, SUMMARY, TRANSCRIPTION
+from vidigest.common.stages import INDEXING, STAGES, SUMMARY, TRANSCRIPTION
 from vidigest.workers import PROCESSES
 
 SRC = Path(vidigest.__file__).parent
@@ -38,7 +38,7 @@ def test_common_imports_only_common() -> None:
         assert not outside, f"{path} imports {outside}"
 
 
-@pytest.mark.parametrize("folder", ["media", "messaging", "storage"])
+@pytest.mark.parametrize("folder", ["media", "messaging", "storage", "embedding"])
 def test_shared_libraries_know_no_feature(folder: str) -> None:
     for path, names in imported(folder).items():
         features = {n for n in names if n.startswith("vidigest.modules")}
@@ -58,7 +58,8 @@ def test_videos_imports_no_stage() -> None:
 def test_one_registry_of_stages() -> None:
     """The consumer names are stored (`processed_messages`): they must not change. The CLI's
     `worker NAME` choices are the stages and the relay."""
-    assert list(STAGES) == ["transcription", "summary"]
+    assert list(STAGES) == ["transcription", "summary", "indexing"]
+    assert (INDEXING.consumer, INDEXING.topic) == ("indexing-worker", "transcription.completed")
     assert (TRANSCRIPTION.consumer, TRANSCRIPTION.topic) == (
         "transcription-worker",
         "video.registered",

@@ -17,8 +17,8 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from vidigest.embedding.encoder import MODEL_PACKAGE, MODEL_PACKAGE_VERSION
 from vidigest.modules.speakers import campplus
-from vidigest.modules.summary.encoder import MODEL_PACKAGE, MODEL_PACKAGE_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements"

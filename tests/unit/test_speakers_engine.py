@@ -263,3 +263,41 @@ def test_long_recordings_cluster_a_subset_and_label_every_window(
     x, truth = voices([50, 70, 40], seed=5)
     labels = cluster(x)
     assert len(labels) == 160 and same_partition(labels, truth)
+
+
+class _CountingEncoder:
+    """Counts the windows it is asked to embed; every window gets the same unit vector (one
+    speaker), enough for the clustering to run."""
+
+    def __init__(self) -> None:
+        self.windows = 0
+
+    def embed(self, windows: list[np.ndarray]) -> np.ndarray:
+        self.windows += len(windows)
+        rows = np.zeros((len(windows), 192), dtype=np.float32)
+        rows[:, 0] = 1.0
+        return rows
+
+
+def test_the_window_step_sets_how_many_windows_are_embedded() -> None:
+    from vidigest.modules.speakers.diarize import STEP, WINDOW, Diarizer
+
+    audio, _ = pyannote_sample()
+    dense, sparse = _CountingEncoder(), _CountingEncoder()
+    Diarizer(threads=1, encoder=dense).diarize(audio)
+    Diarizer(threads=1, encoder=sparse, step=WINDOW).diarize(audio)
+    assert STEP < WINDOW
+    assert 0 < sparse.windows < dense.windows
+    with pytest.raises(ValueError, match="step"):
+        Diarizer(step=WINDOW + 0.1)
+    with pytest.raises(ValueError, match="step"):
+        Diarizer(step=0)
+
+
+def test_the_diarizer_embeds_on_every_core_by_default() -> None:
+    import os
+
+    from vidigest.modules.speakers.diarize import Diarizer
+
+    assert Diarizer()._threads == (os.cpu_count() or 1)
+    assert Diarizer(threads=1)._threads == 1

@@ -46,7 +46,13 @@ class EventType(StrEnum):
     VIDEO_REGISTERED = "video.registered"
     TRANSCRIPTION_COMPLETED = "transcription.completed"
     SUMMARY_COMPLETED = "summary.completed"
+    # a user corrected a completed transcript (segment text or speaker, find and replace): the
+    # summary stage summarises it again; any other consumer (an index of the text) may follow
+    TRANSCRIPT_EDITED = "transcript.edited"
     VIDEO_FAILED = "video.failed"
+    # how far a video's current stage is (at most every VIDIGEST_PROGRESS_EVENT_SECONDS per
+    # video); only the webhook fan-out consumes it
+    VIDEO_PROGRESS = "video.progress"
 
     @property
     def topic(self) -> str:
@@ -66,3 +72,11 @@ HEADER_EVENT_ID = "event_id"
 HEADER_EVENT_TYPE = "event_type"
 HEADER_ERROR = "error"
 HEADER_SOURCE_TOPIC = "source_topic"
+
+
+class WebhookEventType(StrEnum):
+    """What a webhook endpoint may subscribe to (the `type` of the payload it receives)."""
+
+    VIDEO_COMPLETED = "video.completed"
+    VIDEO_FAILED = "video.failed"
+    VIDEO_PROGRESS = "video.progress"

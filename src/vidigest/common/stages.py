@@ -4,9 +4,9 @@ message handler's idempotency key and failure reason, the embedded broker's subs
 the Kafka worker's topic and group). How each stage's step is built is wired in `app.py`
 (`STEP_FACTORIES`), the one level that may know every feature.
 
-Words, one meaning each: a *stage* is transcription or summary; a *step* is the code that does
-a stage's work for one message (`modules/<stage>/step.py`); a *worker* is the loop (and, in
-distributed mode, the process) consuming a stage's topic.
+Words, one meaning each: a *stage* is transcription, summary or indexing; a *step* is the code
+that does a stage's work for one message (`modules/<stage>/step.py`); a *worker* is the loop
+(and, in distributed mode, the process) consuming a stage's topic.
 """
 
 from __future__ import annotations
@@ -21,11 +21,23 @@ class Stage:
     # the stage key and the word users read ("transcription failed: ...", `worker summary`)
     name: str
     consumes: EventType  # the event that starts it (on the topic of the same name)
+    # further events it handles, each on its own topic (the summary: a transcript edited)
+    also: tuple[EventType, ...] = ()
 
     @property
     def topic(self) -> str:
-        """The logical topic it consumes (a deployment may prefix it: `settings.topic`)."""
+        """The logical topic of its main event (a deployment may prefix it: `settings.topic`)."""
         return self.consumes.topic
+
+    @property
+    def events(self) -> tuple[EventType, ...]:
+        """Every event it handles: the main one first."""
+        return (self.consumes, *self.also)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The logical topics it consumes: one per event it handles."""
+        return tuple(event.topic for event in self.events)
 
     @property
     def consumer(self) -> str:
@@ -35,10 +47,13 @@ class Stage:
 
 
 TRANSCRIPTION = Stage("transcription", EventType.VIDEO_REGISTERED)
-SUMMARY = Stage("summary", EventType.TRANSCRIPTION_COMPLETED)
+# the summary is made when the transcript completes, and made again when a user corrects it
+SUMMARY = Stage("summary", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
+# passages of the transcript embedded for search, beside the summary; again after an edit
+INDEXING = Stage("indexing", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
 
 # Every stage, in pipeline order, by name.
-STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, SUMMARY)}
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, SUMMARY, INDEXING)}
 
 
 def stage_named(name: str) -> Stage:

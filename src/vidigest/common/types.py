@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from vidigest.common.constants import EventType
+from vidigest.common.constants import EventType, WebhookEventType
 from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 
 # Ids that travel in events: bounded and plain, so a malformed message fails validation
@@ -17,6 +17,9 @@ from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 # A path without NUL bytes (the OS rejects those) and of sane length.
 MediaPath = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]
+# What Whisper does with the speech: write it down in its language, or translate it to English.
+Task = Literal["transcribe", "translate"]
+TASKS: tuple[Task, ...] = ("transcribe", "translate")
 
 
 class _Frozen(BaseModel):
@@ -124,6 +127,8 @@ class VideoRegistered(_Frozen):
     speakers: str | None = Field(default=None, pattern=SPEAKERS_PATTERN)
     min_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
     max_speakers: int | None = Field(default=None, ge=1, le=MAX_SPEAKER_COUNT)
+    # the Whisper task; None: transcribe. Left out of the message when None (as the speakers).
+    task: Task | None = None
 
 
 class TranscriptionCompleted(_Frozen):
@@ -131,6 +136,18 @@ class TranscriptionCompleted(_Frozen):
     transcript_id: Identifier
     segment_count: int
     language: str
+
+
+class TranscriptEdited(_Frozen):
+    """A completed transcript was corrected. `revision` counts the edits of the transcript
+    (1 after the first); a consumer that finds the stored revision newer than the event's may
+    skip it: a later event follows for that one. `segments` are the positions changed."""
+
+    video_id: Identifier
+    transcript_id: Identifier
+    revision: int = Field(ge=1)
+    segments: tuple[int, ...] = Field(default=(), max_length=100_000)
+    kind: str = Field(pattern=r"^(edit|replace)$")  # one segment edited, or find and replace
 
 
 class SummaryCompleted(_Frozen):
@@ -142,6 +159,68 @@ class VideoFailed(_Frozen):
     video_id: Identifier
     stage: str
     reason: str
+
+
+class VideoProgress(_Frozen):
+    """How far a video's current stage is: sent at most every few seconds per video."""
+
+    video_id: Identifier
+    stage: str  # "transcription" or "summary"
+    percent: float = Field(ge=0, le=100)
+    # seconds of audio transcribed so far, of the total (transcription only)
+    processed_audio_seconds: float | None = Field(default=None, ge=0)
+    total_audio_seconds: float | None = Field(default=None, ge=0)
+    eta_seconds: float | None = Field(default=None, ge=0)  # None: not known yet
+
+
+# The payload type of every event type: what travels in `Event.payload` (and its JSON Schema,
+# `vidigest schemas write`).
+EVENT_PAYLOADS: dict[EventType, type[BaseModel]] = {
+    EventType.VIDEO_REGISTERED: VideoRegistered,
+    EventType.TRANSCRIPTION_COMPLETED: TranscriptionCompleted,
+    EventType.SUMMARY_COMPLETED: SummaryCompleted,
+    EventType.VIDEO_FAILED: VideoFailed,
+    EventType.VIDEO_PROGRESS: VideoProgress,
+    EventType.TRANSCRIPT_EDITED: TranscriptEdited,
+}
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class WebhookVideoCompleted(_Frozen):
+    video_id: Identifier
+    status: str  # "COMPLETED"
+    filename: str
+    duration: float | None = None  # seconds of media
+    language: str | None = None  # the transcript's language
+    transcript_id: Identifier | None = None
+    summary_id: Identifier
+
+
+class WebhookVideoFailed(_Frozen):
+    video_id: Identifier
+    status: str  # "FAILED"
+    filename: str | None = None
+    stage: str
+    reason: str  # readable: never SQL, tracebacks or server paths
+
+
+class WebhookMessage(_Frozen):
+    """What a webhook receiver gets (the Standard Webhooks payload shape): `type`, when it
+    happened, and the event's data. Signed: `webhook-id`, `webhook-timestamp`,
+    `webhook-signature` headers."""
+
+    type: WebhookEventType
+    timestamp: datetime
+    data: WebhookVideoCompleted | WebhookVideoFailed | VideoProgress
+
+
+WEBHOOK_PAYLOADS: dict[WebhookEventType, type[BaseModel]] = {
+    WebhookEventType.VIDEO_COMPLETED: WebhookVideoCompleted,
+    WebhookEventType.VIDEO_FAILED: WebhookVideoFailed,
+    WebhookEventType.VIDEO_PROGRESS: VideoProgress,
+}
 
 
 # --- progress ----------------------------------------------------------------------------------

@@ -2,24 +2,29 @@
 
 from vidigest.database.base import Base
 from vidigest.messaging.models import DeadLetter, OutboxEvent, ProcessedMessage
+from vidigest.modules.search.models import SearchPassage
 from vidigest.modules.speakers.models import VoiceProfile
 from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.models import (
     TranscriptRecord,
     TranscriptSegment,
+    TranscriptSegmentVersion,
     TranscriptSpeaker,
     TranscriptTurn,
     TranscriptWord,
 )
 from vidigest.modules.videos.models import Video, VideoStatusLog
+from vidigest.modules.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Base",
     "DeadLetter",
     "OutboxEvent",
     "ProcessedMessage",
+    "SearchPassage",
     "TranscriptRecord",
     "TranscriptSegment",
+    "TranscriptSegmentVersion",
     "TranscriptSpeaker",
     "TranscriptTurn",
     "TranscriptWord",
@@ -27,4 +32,7 @@ __all__ = [
     "VideoStatusLog",
     "VideoSummaryRecord",
     "VoiceProfile",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

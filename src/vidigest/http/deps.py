@@ -76,13 +76,26 @@ def get_session(session_factory: SessionFactoryDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header (the scheme in any case), else
+    None."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def require_api_key(request: Request, state: StateDep) -> None:
-    """When VIDIGEST_API_KEYS is set, the X-API-Key header must hold one of them (the cookie
-    `vidigest_api_key` is accepted too, on GET/HEAD only, for media and download links)."""
+    """When VIDIGEST_API_KEYS is set, the X-API-Key header, or an `Authorization: Bearer`
+    header (what OpenAI's clients send), must hold one of them (the cookie `vidigest_api_key`
+    is accepted too, on GET/HEAD only, for media and download links)."""
     keys = state.settings.api_key_list
     if not keys:
         return
     given = request.headers.get(API_KEY_HEADER)
+    if given is None:
+        given = bearer_token(request.headers.get("authorization"))
     if given is None and request.method in ("GET", "HEAD"):
         given = request.cookies.get(API_KEY_COOKIE)
     if given is not None:
@@ -93,7 +106,10 @@ def require_api_key(request: Request, state: StateDep) -> None:
             matched |= hmac.compare_digest(given_bytes, key.encode())
         if matched:
             return
-    raise ApiError(ErrorCode.UNAUTHORIZED, f"a valid {API_KEY_HEADER} header is required")
+    raise ApiError(
+        ErrorCode.UNAUTHORIZED,
+        f"a valid {API_KEY_HEADER} header (or Authorization: Bearer KEY) is required",
+    )
 
 
 AuthDep = Depends(require_api_key)

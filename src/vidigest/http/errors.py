@@ -2,10 +2,14 @@
 and the exception handlers.
 
 Every error answer is `{"error": {"code": "...", "message": "..."}}` (a few add fields beside
-`error`, e.g. the readiness report). A code names one cause and always comes with the same
-status (`ErrorCode` and its `STATUS` table below are the only place that pairs them), so a
-client can switch on the code alone; a status may carry several codes where clients must tell
-causes apart (413: the body is too big, or the media plays too long).
+`error`, e.g. the readiness report), except on the OpenAI-compatible routes (`/v1/...`), whose
+clients read OpenAI's shape `{"error": {"message", "type", "param", "code"}}` with OpenAI's
+statuses (400 for a request it cannot use, where we answer 415 or 422): `openai_error`.
+
+A code names one cause and always comes with the same status (`ErrorCode` and its `STATUS`
+table below are the only place that pairs them), so a client can switch on the code alone; a
+status may carry several codes where clients must tell causes apart (413: the body is too big,
+or the media plays too long).
 
 This module imports no feature: `modules/videos/sources.py` raises `ApiError` from below the
 routes without an import circle.
@@ -50,6 +54,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     TIMEOUT = "timeout"
     CONFLICT = "conflict"
+    EDIT_CONFLICT = "edit_conflict"  # a correction made on a version that changed since
     PAYLOAD_TOO_LARGE = "payload_too_large"
     MEDIA_TOO_LONG = "media_too_long"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -62,7 +67,10 @@ class ErrorCode(StrEnum):
     BUSY = "busy"
     INTERRUPTED = "interrupted"
     NOT_READY = "not_ready"
+    SEMANTIC_SEARCH_UNAVAILABLE = "semantic_search_unavailable"
     INSUFFICIENT_STORAGE = "insufficient_storage"
+    PROCESSING_FAILED = "processing_failed"  # the video failed: its reason is the message
+    STILL_PROCESSING = "still_processing"  # a result was waited for, and is not there yet
 
     @property
     def status(self) -> int:
@@ -77,6 +85,7 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.NOT_FOUND: 404,
         ErrorCode.TIMEOUT: 408,
         ErrorCode.CONFLICT: 409,
+        ErrorCode.EDIT_CONFLICT: 409,  # the answer carries `current`: the segment as it is
         ErrorCode.PAYLOAD_TOO_LARGE: 413,  # the request body
         ErrorCode.MEDIA_TOO_LONG: 413,  # the media's duration (VIDIGEST_MAX_MEDIA_SECONDS)
         ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,  # the request's Content-Type, or unreadable media
@@ -89,7 +98,10 @@ STATUS: Final[Mapping[ErrorCode, int]] = MappingProxyType(
         ErrorCode.BUSY: 503,
         ErrorCode.INTERRUPTED: 503,
         ErrorCode.NOT_READY: 503,
+        ErrorCode.SEMANTIC_SEARCH_UNAVAILABLE: 503,  # no vector search on this database
         ErrorCode.INSUFFICIENT_STORAGE: 507,
+        ErrorCode.PROCESSING_FAILED: 500,
+        ErrorCode.STILL_PROCESSING: 504,
     }
 )
 
@@ -110,11 +122,81 @@ class ApiError(VidigestError):
     server path, no SQL). A `VidigestError`, so the CLI, which reuses the registration sources,
     prints it as one line too."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, /, *, param: str | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.status = code.status
         self.message = message
+        self.extra = extra  # fields beside `error` in the answer (JSON-serialisable)
+        self.param = param  # the request field at fault (OpenAI's `param`), when one is
+
+
+# --- OpenAI's shape, on the OpenAI-compatible routes -------------------------------------------
+
+OPENAI_PREFIX = "/v1/"
+# the statuses OpenAI answers where ours differ: a request it cannot use is a 400
+_OPENAI_STATUS: Final[Mapping[int, int]] = MappingProxyType({415: 400, 422: 400})
+_OPENAI_CODES: Final[Mapping[str, str]] = MappingProxyType(
+    {ErrorCode.UNAUTHORIZED.value: "invalid_api_key"}
+)
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str  # invalid_request_error, permission_error, rate_limit_error, server_error
+    param: str | None  # the request field at fault
+    code: str | None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """Every error answer of the OpenAI-compatible routes."""
+
+    error: OpenAIErrorBody
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries: these statuses answer OpenAI's error shape."""
+    return {
+        status: {"model": OpenAIErrorResponse, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
+def openai_type(status: int) -> str:
+    """OpenAI's error `type` for a status."""
+    if status == 401:
+        return "invalid_request_error"  # what OpenAI answers for a wrong key
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    if status >= 500:
+        return "server_error"
+    return "invalid_request_error"
+
+
+def openai_error(
+    status: int,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """`{"error": {"message", "type", "param", "code"}}`, as OpenAI's clients parse it."""
+    status = _OPENAI_STATUS.get(status, status)
+    body = {
+        "message": message,
+        "type": openai_type(status),
+        "param": param,
+        "code": _OPENAI_CODES.get(code, code),
+    }
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _on_openai_route(request: Request) -> bool:
+    return request.url.path.startswith(OPENAI_PREFIX)
 
 
 def envelope(
@@ -181,7 +263,17 @@ def _validation_message(errors: list[Any]) -> str:
 
 def _answer(request: Request, exc: ApiError) -> JSONResponse:
     log_refusal(request.scope, exc.status, exc.code, exc.message)
-    return error_response(exc.code, exc.message)
+    if _on_openai_route(request):
+        return openai_error(exc.status, exc.code.value, exc.message, exc.param)
+    return error_response(exc.code, exc.message, **exc.extra)
+
+
+def _shaped(request: Request, code: ErrorCode, message: str, /, **extra: Any) -> JSONResponse:
+    """One of our codes, in the shape of the route's clients."""
+    if _on_openai_route(request):
+        return openai_error(code.status, code.value, message, extra.pop("param", None))
+    extra.pop("param", None)
+    return error_response(code, message, **extra)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -197,9 +289,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = code_for_status(exc.status_code)
         message = exc.detail if isinstance(exc.detail, str) else code
         log_refusal(request.scope, exc.status_code, code, message)
+        if _on_openai_route(request):
+            return openai_error(exc.status_code, code, message, None, exc.headers)
         return envelope(exc.status_code, code, message, exc.headers)
 
-    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = list(exc.errors())
         details = [
@@ -207,24 +301,26 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in errors
         ]
         message = _validation_message(errors)
-        return error_response(ErrorCode.VALIDATION_ERROR, message, details=details)
+        loc = [p for p in errors[0].get("loc", ()) if p != "body"] if errors else []
+        param = str(loc[0]) if loc else None
+        return _shaped(request, ErrorCode.VALIDATION_ERROR, message, details=details, param=param)
 
-    async def on_not_found(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(ErrorCode.NOT_FOUND, str(exc))
+    async def on_not_found(request: Request, exc: Exception) -> JSONResponse:
+        return _shaped(request, ErrorCode.NOT_FOUND, str(exc))
 
-    async def on_invalid_query(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(ErrorCode.INVALID_QUERY, str(exc))
+    async def on_invalid_query(request: Request, exc: Exception) -> JSONResponse:
+        return _shaped(request, ErrorCode.INVALID_QUERY, str(exc))
 
-    async def on_state_error(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(ErrorCode.CONFLICT, str(exc))
+    async def on_state_error(request: Request, exc: Exception) -> JSONResponse:
+        return _shaped(request, ErrorCode.CONFLICT, str(exc))
 
     async def on_media_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, MediaError)
         return _answer(request, media_problem(exc))
 
-    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return error_response(ErrorCode.INTERNAL_ERROR, "internal server error")
+        return _shaped(request, ErrorCode.INTERNAL_ERROR, "internal server error")
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

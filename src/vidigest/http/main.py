@@ -39,11 +39,13 @@ from vidigest.http.security import (
 from vidigest.http.security_log import configure_security_log
 from vidigest.messaging.worker_thread import EmbeddedWorkerThread
 from vidigest.modules.health.routes import router as health_router
+from vidigest.modules.openai_compat.routes import router as openai_router
 from vidigest.modules.search.routes import router as search_router
 from vidigest.modules.speakers.routes import router as speakers_router
 from vidigest.modules.summary.routes import router as summary_router
 from vidigest.modules.transcription.routes import router as transcription_router
 from vidigest.modules.videos.routes import router as videos_router
+from vidigest.modules.webhooks.routes import router as webhooks_router
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -89,7 +91,11 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     vidigest = Vidigest.open(settings)  # the embedded database migrates itself here
     settings.storage_dir.mkdir(parents=True, exist_ok=True)
     workers = None
+    dispatcher = None
     if settings.embedded and run_workers:
+        # webhooks: the fan-out runs with the stages, the dispatcher in a thread of its own
+        dispatcher = vidigest.webhook_dispatcher()
+        vidigest.webhook_wake = dispatcher.wake
         workers = EmbeddedWorkerThread(vidigest.embedded_runtime)
     downloads = vidigest.download_pool(workers.wake if workers is not None else None)
     sweeper = vidigest.deletion_sweeper()  # stored files of deleted videos the store kept
@@ -99,6 +105,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         downloads.start()
         sweeper.start()
+        if dispatcher is not None:
+            dispatcher.start()
         if workers is not None:
             workers.start()
         try:
@@ -108,6 +116,8 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             sweeper.stop()
             if workers is not None:
                 workers.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             vidigest.close()
 
     app = _App(
@@ -126,19 +136,31 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outside the guard: its refusals are counted too
 
     app.include_router(health_router)
-    routers = (videos_router, transcription_router, summary_router, search_router, speakers_router)
+    routers = (
+        videos_router,
+        transcription_router,
+        summary_router,
+        search_router,
+        speakers_router,
+        openai_router,
+        webhooks_router,
+    )
     for router in routers:
         app.include_router(router, dependencies=[AuthDep])
 
     web_dir = str(WEB_DIR)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(
             os.path.join(web_dir, "index.html"),
             media_type="text/html",
             headers={"Content-Security-Policy": UI_CSP},
         )
+
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(os.path.join(web_dir, "favicon.svg"), media_type="image/svg+xml")
 
     _install_docs(app)
 

@@ -152,7 +152,7 @@ class MessageHandler(Generic[ResultT]):
     def _decode(self, message: Message) -> tuple[Event, str]:
         """The event and its video id; MalformedMessageError if either is not usable."""
         event = decode_event(message)
-        if event.event_type is not self.step.stage.consumes:
+        if event.event_type not in self.step.stage.events:
             raise MalformedMessageError(
                 f"{self.consumer} does not handle {event.event_type.value} events"
             )
@@ -171,7 +171,7 @@ class MessageHandler(Generic[ResultT]):
                     if ProcessedMessageService(session).is_processed(self.consumer, message_id):
                         return HandleResult(Outcome.DUPLICATE)
                     _refused_as_stale(self.step.begin, session, event)
-            result = self.step.run(event)
+            result = self._run(event)
             with db_session_context(self.session_factory) as session:
                 marked = ProcessedMessageService(session).mark_as_processed(
                     self.consumer, message_id, skip_check=True
@@ -215,6 +215,14 @@ class MessageHandler(Generic[ResultT]):
                     f"{self.step.stage.name} failed after {attempt} attempt(s): {describe(exc)}"
                 )
             return self._dead_letter(message, message_id, video_id, reason, attempt)
+
+    def _run(self, event: Event) -> ResultT:
+        """The step's long work; a video that left the stage meanwhile (cancelled by the user:
+        the step stops at its next check with VideoStateError) makes the message stale."""
+        try:
+            return self.step.run(event)
+        except VideoStateError as exc:
+            raise _Stale(str(exc)) from exc
 
     def handle_batch(self, messages: Sequence[Message]) -> list[HandleResult]:
         """Handle `messages` (first deliveries, in order) in one transaction; returns the
@@ -300,7 +308,7 @@ class MessageHandler(Generic[ResultT]):
                 )
                 if not marked.created:
                     raise _AlreadyProcessed
-                result = self.step.run(event)
+                result = self._run(event)
                 _refused_as_stale(self.step.complete, session, event, result)
             return HandleResult(Outcome.PROCESSED)
         except _AlreadyProcessed:

@@ -130,9 +130,18 @@ class Diarizer:
     Diarizer of the process.
     """
 
-    def __init__(self, *, threads: int | None = None, encoder: WindowEncoder | None = None):
+    def __init__(
+        self,
+        *,
+        threads: int | None = None,
+        encoder: WindowEncoder | None = None,
+        step: float = STEP,
+    ):
         if threads is not None and threads < 1:
             raise ValueError("threads must be at least 1")
+        if not 0 < step <= WINDOW:
+            raise ValueError(f"step must be in (0, {WINDOW}] seconds")
+        self._step = step
         self._threads = threads or os.cpu_count() or 1
         self._encoder = encoder
         self._lock = threading.Lock()
@@ -204,7 +213,7 @@ class Diarizer:
             if audio.shape[0] == 0 or not np.any(audio):
                 return Diarization((), {})
             regions = speech_regions(audio)
-            windows = windows_of(regions)
+            windows = windows_of(regions, step=self._step)
             if not windows:
                 return Diarization((), {})
             embeddings = self.embed_windows(audio, windows, progress, total)

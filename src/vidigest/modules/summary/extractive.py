@@ -44,8 +44,8 @@ from vidigest.common.types import (
     Summary,
     Transcript,
 )
+from vidigest.embedding.encoder import SentenceEncoder
 from vidigest.modules.summary.config import ExtractiveConfig
-from vidigest.modules.summary.encoder import SentenceEncoder
 from vidigest.modules.summary.keywords import keywords, name_casing
 from vidigest.modules.summary.segmentation import Segmentation, segment
 from vidigest.modules.summary.text import (

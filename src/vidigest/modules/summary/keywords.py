@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidigest.modules.summary.encoder import SentenceEncoder
+from vidigest.embedding.encoder import SentenceEncoder
 from vidigest.modules.summary.text import Sentence, words_of
 from vidigest.modules.summary.titles import WORD_RE, bad_token, covers
 from vidigest.modules.summary.vectors import F64, mmr

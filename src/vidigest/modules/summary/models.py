@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vidigest.database.base import VIDEO_RESULT, Base, CreatedAtMixin, JsonDocument, new_uuid
@@ -22,3 +22,6 @@ class VideoSummaryRecord(CreatedAtMixin, Base):
     keywords: Mapped[list[str]] = mapped_column(JsonDocument)
     method: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    # the transcript revision it was made from (0: as recognised); behind the transcript's own
+    # while a corrected transcript is summarised again
+    transcript_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

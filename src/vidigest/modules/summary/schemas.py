@@ -17,3 +17,8 @@ class SummaryOut(BaseModel):
     keywords: list[str]
     method: str
     details: dict[str, Any]
+    # the transcript revision it was made from (0: as recognised); behind `transcript_revision`
+    # while the summary of a corrected transcript is being made again (`up_to_date` false)
+    summary_revision: int = 0
+    transcript_revision: int = 0
+    up_to_date: bool = True

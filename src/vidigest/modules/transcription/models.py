@@ -29,6 +29,9 @@ class TranscriptRecord(CreatedAtMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default=COMPLETE, server_default=COMPLETE)
     resume_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     segment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # how many corrections a user made (0: as recognised); each edit or replace adds one, and
+    # its `transcript.edited` event carries the new number
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TranscriptSegment(Base):
@@ -44,6 +47,28 @@ class TranscriptSegment(Base):
     end_time: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
     speaker: Mapped[str | None] = mapped_column(String(32))  # a label; None: not diarized
+    # 1 as recognised; each correction adds one (an edit names the version it changes: a stale
+    # one is refused). Earlier versions: `transcript_segment_versions`.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class TranscriptSegmentVersion(CreatedAtMixin, Base):
+    """A version of a segment a correction replaced: the recognised text (version 1, source
+    "asr") and each later one, so the original is never lost. Written when a segment is
+    corrected (a segment never corrected has only its row in `transcript_segments`)."""
+
+    __tablename__ = "transcript_segment_versions"
+    __table_args__ = (UniqueConstraint("transcript_id", "segment_position", "version"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    transcript_id: Mapped[str] = mapped_column(
+        ForeignKey("transcripts.id", ondelete="CASCADE"), index=True
+    )
+    segment_position: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    speaker: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # "asr", "edit" or "replace"
 
 
 class TranscriptWord(Base):

@@ -453,3 +453,13 @@ class TranscriptService:
 def load_transcript(session_factory: SessionFactory, video_id: str) -> Transcript:
     with db_session_context(session_factory) as session:
         return TranscriptService(session).load(video_id)
+
+
+def load_transcript_revision(
+    session_factory: SessionFactory, video_id: str
+) -> tuple[Transcript, int]:
+    """The transcript and its revision (corrections made), read in one transaction."""
+    with db_session_context(session_factory) as session:
+        service = TranscriptService(session)
+        record = service.find_record(video_id)
+        return service.load(video_id), 0 if record is None else record.revision

@@ -19,6 +19,7 @@ from vidigest.common.types import (
     ProgressFactory,
     ProgressReporter,
     Segment,
+    Task,
     Transcript,
     TranscriptionCompleted,
     VideoRegistered,
@@ -58,6 +59,7 @@ class Transcriber(Protocol):
         progress: ProgressReporter | None = ...,
         stream_index: int = ...,
         start_at: float = ...,
+        task: Task = ...,
     ) -> Transcript: ...
 
     def iter_windows(
@@ -70,6 +72,7 @@ class Transcriber(Protocol):
         start_at: float = ...,
         first_index: int = ...,
         previous_end: float | None = ...,
+        task: Task = ...,
     ) -> Iterator[Window]: ...
 
 
@@ -140,16 +143,22 @@ class TranscriptionStep:
             start_at=resume_at,
             first_index=stored,
             previous_end=partial.last_end if partial else None,
+            task=payload.task or "transcribe",
         )
         for window in windows:
+            self._still_transcribing(video_id)  # cancelled meanwhile: stop here
             if window.last:
+                # a translation's text is English: the complete transcript says so (summary,
+                # keywords and exports read it); the windows stored for a resume keep the
+                # spoken language, which a resumed translation must decode with
+                translated = payload.task == "translate"
                 result = TranscriptionResult(
                     transcript_id=transcript_id,
                     stored_segments=stored,
                     resume_at=resume_at,
                     pending=(*pending, *window.segments),
-                    language=window.language,
-                    language_probability=window.language_probability,
+                    language="en" if translated else window.language,
+                    language_probability=None if translated else window.language_probability,
                     duration=window.duration,
                     model=window.model,
                 )
@@ -174,6 +183,12 @@ class TranscriptionStep:
                 stored,
             )
         raise AssertionError("iter_windows ended without its last window")  # pragma: no cover
+
+    def _still_transcribing(self, video_id: str) -> None:
+        """VideoStateError when the video left TRANSCRIBING meanwhile (cancelled by the user):
+        the handler then records the message as skipped, and nothing more is stored."""
+        with db_session_context(self.session_factory) as session:
+            VideoService(session).still(video_id, VideoStatus.TRANSCRIBING)
 
     def _speakers(
         self, payload: VideoRegistered, result: TranscriptionResult
@@ -235,7 +250,12 @@ class TranscriptionStep:
         video_id = self.video_id(event)
         # the status first: a stale delivery is refused before it writes a transcript
         VideoService(session).transition(
-            video_id, VideoStatus.TRANSCRIBED, duration=result.duration, progress=100.0
+            video_id,
+            VideoStatus.TRANSCRIBED,
+            duration=result.duration,
+            progress=100.0,
+            detected_language=result.language,
+            asr_model=result.model,
         )
         transcript_id, segment_count = TranscriptService(session).finish(video_id, result)
         OutboxService(session).add(

@@ -130,6 +130,14 @@ class DownloadPool:
         for video_id in stuck:
             self._fail(video_id, INTERRUPTED)
 
+    def cancel(self, video_id: str) -> None:
+        """Stop the download of this video if one is running here (its video was cancelled:
+        the file is removed when the status machine refuses to store it)."""
+        with self._lock:
+            guard = self._active.get(video_id)
+        if guard is not None:
+            guard.cancel()
+
     # --- submitting ------------------------------------------------------------------------
 
     def reserve(self) -> bool:

@@ -31,7 +31,14 @@ class Video(CreatedAtMixin, Base):
     speakers: Mapped[str | None] = mapped_column(String(8))
     min_speakers: Mapped[int | None] = mapped_column(Integer)  # hints for "auto"
     max_speakers: Mapped[int | None] = mapped_column(Integer)
+    # the Whisper task: "transcribe" or "translate" (into English); None: transcribe
+    task: Mapped[str | None] = mapped_column(String(16))
+    # sha256 of the uploaded bytes (None: not an upload, or registered before it was kept)
+    content_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     duration: Mapped[float | None] = mapped_column(Float)
+    stage_started_at: Mapped[datetime | None] = mapped_column()  # when the current stage began
+    detected_language: Mapped[str | None] = mapped_column(String(16))  # the transcript's language
+    asr_model: Mapped[str | None] = mapped_column(String(256))  # the model that transcribed it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

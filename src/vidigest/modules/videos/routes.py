@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from vidigest.common.constants import VideoStatus
 from vidigest.common.exceptions import MediaError, StorageError
@@ -61,9 +63,11 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
         "file": {"type": "string", "format": "binary", "description": "The video or audio"},
         "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
         "model": {"type": "string", "enum": ["fast", "accurate"]},
+        "task": {"type": "string", "enum": ["transcribe", "translate"]},
         "speakers": {"type": "string", "pattern": SPEAKERS_PATTERN},
         "min_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
         "max_speakers": {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKER_COUNT},
+        "callback_url": {"type": "string", "maxLength": 2048},
     },
 }
 _REGISTER_BODY: dict[str, Any] = {
@@ -96,15 +100,29 @@ def _probe(store: MediaStore, received: ReceivedUpload, max_seconds: float) -> M
     return check_duration(probe_stored(store, received.ref, received.filename), max_seconds)
 
 
+# (session, video id, callback_url) -> the secret its webhooks are signed with: the webhooks
+# feature, handed over by the composition root (`Vidigest.add_callback`), so this module
+# imports none
+AddCallback = Callable[[Session, str, str], str]
+
+
+def _registered(video: Video, secret: str | None) -> VideoOut:
+    out = VideoOut.of(video)
+    out.callback_secret = secret
+    return out
+
+
 def _register(
     session_factory: SessionFactory,
     received: ReceivedUpload,
     source_type: str,
     source_uri: str,
     options: RegisterOptions,
-) -> Video:
+    add_callback: AddCallback,
+) -> tuple[Video, str | None]:
+    """One transaction: the video, its event and its callback endpoint."""
     with db_session_context(session_factory) as session:
-        return VideoService(session).register(
+        video = VideoService(session).register(
             media_path=received.ref,
             size_bytes=received.size,
             source_type=source_type,
@@ -115,7 +133,13 @@ def _register(
             speakers=options.speakers,
             min_speakers=options.min_speakers,
             max_speakers=options.max_speakers,
+            task=options.task,
+            content_sha256=received.sha256,
         )
+        secret = None
+        if options.callback_url is not None:
+            secret = add_callback(session, video.id, options.callback_url)
+        return video, secret
 
 
 def _downloads_busy() -> ApiError:
@@ -131,6 +155,7 @@ async def _register_url(
     raw_url: str,
     options: RegisterOptions,
     response: Response,
+    add_callback: AddCallback,
 ) -> VideoOut:
     """A URL video is DOWNLOADING at once (202): the download runs in the download pool, not
     in this request. The URL is checked here first (syntax, and the address policy on the
@@ -140,20 +165,25 @@ async def _register_url(
     if not pool.reserve():
         raise _downloads_busy()
     try:
-        video = await run_in_threadpool(_register_download, session_factory, raw_url, options)
+        video, secret = await run_in_threadpool(
+            _register_download, session_factory, raw_url, options, add_callback
+        )
     except BaseException:
         pool.release()
         raise
     pool.submit(video.id, raw_url, video.filename)
     response.status_code = 202
-    return VideoOut.of(video)
+    return _registered(video, secret)
 
 
 def _register_download(
-    session_factory: SessionFactory, raw_url: str, options: RegisterOptions
-) -> Video:
+    session_factory: SessionFactory,
+    raw_url: str,
+    options: RegisterOptions,
+    add_callback: AddCallback,
+) -> tuple[Video, str | None]:
     with db_session_context(session_factory) as session:
-        return VideoService(session).register_download(
+        video = VideoService(session).register_download(
             url=raw_url,
             filename=url_filename(raw_url),
             language=options.language_code,
@@ -161,7 +191,12 @@ def _register_download(
             speakers=options.speakers,
             min_speakers=options.min_speakers,
             max_speakers=options.max_speakers,
+            task=options.task,
         )
+        secret = None
+        if options.callback_url is not None:
+            secret = add_callback(session, video.id, options.callback_url)
+        return video, secret
 
 
 @router.post(
@@ -213,29 +248,42 @@ async def register_video(
                 assert body.url is not None
                 if not settings.allow_url_registration:
                     raise ApiError(ErrorCode.FORBIDDEN, "registering URLs is disabled")
+                if options.callback_url is not None:  # refused before anything is fetched
+                    await run_in_threadpool(state.vidigest.check_callback, options.callback_url)
                 return await _register_url(
-                    state.downloads, session_factory, body.url, options, response
+                    state.downloads,
+                    session_factory,
+                    body.url,
+                    options,
+                    response,
+                    state.vidigest.add_callback,
                 )
         else:
             raise ApiError(
                 ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 'send multipart/form-data with a \'file\' part, or JSON {"path"} / {"url"}',
             )
+        if options.callback_url is not None:
+            await run_in_threadpool(state.vidigest.check_callback, options.callback_url)
         try:
             await run_in_threadpool(_probe, store, received, settings.max_media_seconds)
         except MediaError as exc:
             raise media_problem(exc) from exc
-        except StorageError as exc:
-            raise store_failure(exc) from exc
-        video = await run_in_threadpool(
-            _register, session_factory, received, source_type, source_uri, options
+        video, secret = await run_in_threadpool(
+            _register,
+            session_factory,
+            received,
+            source_type,
+            source_uri,
+            options,
+            state.vidigest.add_callback,
         )
     except BaseException:
         if received is not None:  # no video points at it: nothing left behind
             await run_in_threadpool(discard, session_factory, store, received.ref)
         raise
     state.wake_workers()
-    return VideoOut.of(video)
+    return _registered(video, secret)
 
 
 @router.get("", response_model=VideoList, summary="List videos")
@@ -259,7 +307,12 @@ def list_videos(
     )
 
 
-@router.get("/{video_id}", response_model=VideoOut, summary="One video: status and progress")
+@router.api_route(
+    "/{video_id}",
+    methods=["GET", "HEAD"],
+    response_model=VideoOut,
+    summary="One video: status and progress",
+)
 def get_video(video_id: str, session: SessionDep) -> VideoOut:
     return VideoOut.of(VideoService(session).get(video_id))
 
@@ -282,8 +335,9 @@ def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
     ]
 
 
-@router.get(
+@router.api_route(
     "/{video_id}/media",
+    methods=["GET", "HEAD"],
     summary="The media file (supports Range requests)",
     description="Served inline as `audio/*` or `video/*` as PyAV finds the container (never "
     "from the file name); anything else as an `application/octet-stream` attachment. With a "
@@ -356,7 +410,7 @@ def _object_media(request: Request, video: Video, store: MediaStore, settings: A
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
-    if size == 0:
+    if size == 0 or request.method == "HEAD":  # HEAD: the headers of the GET, no body
         return Response(b"", media_type=media_type, headers=headers)
     return StreamingResponse(
         store.iter_range(ref, start, end),
@@ -398,10 +452,29 @@ def retry_video(video_id: str, state: StateDep, session_factory: SessionFactoryD
     return VideoOut.of(video)
 
 
+@router.post(
+    "/{video_id}/cancel",
+    response_model=VideoOut,
+    summary="Stop processing a video",
+    description='The video becomes FAILED with the reason "cancelled by the user" (it may '
+    "then be retried or deleted); the worker busy with it stops at its next check (within a "
+    "few seconds, or at the end of the batch of speech being decoded) and stores nothing more. "
+    "409 for a video that is COMPLETED or FAILED already.",
+    responses=error_responses(409),
+)
+def cancel_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> VideoOut:
+    with db_session_context(session_factory) as session:
+        video = VideoService(session).cancel(video_id)
+        out = VideoOut.of(video)
+    state.downloads.cancel(video_id)  # a download running for it stops now
+    return out
+
+
 @router.delete(
     "/{video_id}",
     status_code=204,
     summary="Delete a video: rows and stored media",
+    description="Only a COMPLETED or FAILED video (409 while it is processed: cancel it first).",
     responses=error_responses(409),
 )
 def delete_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> Response:

@@ -26,13 +26,26 @@ from vidigest.common.constants import (
 from vidigest.common.exceptions import VideoNotFoundError, VideoStateError
 from vidigest.common.speakers import check_bounds, parse_speakers
 from vidigest.common.text import user_reason
-from vidigest.common.types import Event, VideoFailed, VideoRegistered
+from vidigest.common.types import TASKS, Event, VideoFailed, VideoRegistered
 from vidigest.database.base import utcnow, video_result_tables
 from vidigest.database.repository import GenericRepository
 from vidigest.messaging.outbox import OutboxService
 from vidigest.modules.videos.models import Video, VideoStatusLog
 
-__all__ = ["VideoService", "VideoStateError", "VideoStatusLogService"]
+__all__ = ["CANCELLED_REASON", "VideoService", "VideoStateError", "VideoStatusLogService"]
+
+# A cancelled video is FAILED with this reason: it may then be retried or deleted like any
+# failed one, and a worker busy with it stops at its next check (`VideoService.still`).
+CANCELLED_REASON = "cancelled by the user"
+PROCESSING_STATUSES = frozenset(
+    {
+        VideoStatus.DOWNLOADING,
+        VideoStatus.REGISTERED,
+        VideoStatus.TRANSCRIBING,
+        VideoStatus.TRANSCRIBED,
+        VideoStatus.SUMMARIZING,
+    }
+)
 
 
 def _speaker_choice(
@@ -42,6 +55,15 @@ def _speaker_choice(
     choice = None if speakers is None else parse_speakers(speakers)
     check_bounds(choice or "auto", min_speakers, max_speakers)
     return choice
+
+
+def _task(task: str | None) -> str | None:
+    """The task as stored: None for transcribe (what every video did before tasks existed)."""
+    if task in (None, "transcribe"):
+        return None
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}: transcribe or translate")
+    return task
 
 
 class VideoStatusLogService:
@@ -94,6 +116,8 @@ class VideoService:
         min_speakers: int | None = None,
         max_speakers: int | None = None,
         size_bytes: int | None = None,
+        task: str | None = None,
+        content_sha256: str | None = None,
     ) -> Video:
         """Video row + first status entry + `video.registered`, in the caller's transaction.
         `media_path` is the media store's reference (a path, or `s3://bucket/key`).
@@ -117,6 +141,8 @@ class VideoService:
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=_task(task),
+            content_sha256=content_sha256,
         )
         self._emit_registered(video)
         return video
@@ -131,6 +157,7 @@ class VideoService:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        task: str | None = None,
     ) -> Video:
         """A URL video, DOWNLOADING: no media yet (`media_path` is empty) and no event until
         `complete_download()` stores the file."""
@@ -148,6 +175,7 @@ class VideoService:
             speakers=speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
+            task=_task(task),
         )
 
     def _create(self, status: VideoStatus, **values: Any) -> Video:
@@ -182,9 +210,10 @@ class VideoService:
             speakers=video.speakers,
             min_speakers=video.min_speakers,
             max_speakers=video.max_speakers,
+            task=video.task,
         )
         body = payload.model_dump(mode="json")
-        for optional in ("speakers", "min_speakers", "max_speakers"):
+        for optional in ("speakers", "min_speakers", "max_speakers", "task"):
             if body[optional] is None:
                 del body[optional]  # a message an older worker reads too
         self.outbox.add(
@@ -205,6 +234,8 @@ class VideoService:
             allowed={VideoStatus.FAILED},
             reason="retry requested",
             progress=0.0,
+            detected_language=None,
+            asr_model=None,
             where=[Video.media_path == video.media_path],
             refusal="only a FAILED video can be retried",
         )
@@ -218,6 +249,30 @@ class VideoService:
             self._emit_registered(video)
         return video
 
+    def cancel(self, video_id: str) -> Video:
+        """Stop processing a video: FAILED "cancelled by the user" (and `video.failed`), from
+        any status but COMPLETED and FAILED, by the same conditional UPDATE as every change.
+        The worker busy with it notices at its next check (between windows, at each progress
+        report) and stores nothing more; the message is then recorded as skipped."""
+        self.get(video_id)
+        self.fail(
+            video_id,
+            "cancel",
+            CANCELLED_REASON,
+            allowed=PROCESSING_STATUSES,
+            refusal="only a video being processed can be cancelled",
+        )
+        video = self.get(video_id)
+        self.session.refresh(video)
+        return video
+
+    def still(self, video_id: str, status: VideoStatus) -> None:
+        """VideoStateError (VideoNotFoundError when deleted) unless the video is still in
+        `status`: a worker asks between pieces of long work whether it was cancelled."""
+        current = self._current_status(video_id)
+        if current != status.value:
+            raise VideoStateError(f"video {video_id} is {current} now; its {status.value} stopped")
+
     def delete(self, video_id: str) -> Video:
         """Deletes the video and (by cascade) its history, transcript and summary rows, with
         one conditional DELETE: only a video no worker is busy with (COMPLETED or FAILED)."""
@@ -226,7 +281,8 @@ class VideoService:
         if self.repository.delete_where({"id": video_id, "status": terminal}) == 0:
             current = self._current_status(video_id)
             raise VideoStateError(
-                f"video {video_id} is being processed ({current}); delete it when it ends"
+                f"video {video_id} is being processed ({current}); cancel it first "
+                f"(POST /videos/{video_id}/cancel), then delete it"
             )
         return video
 
@@ -257,7 +313,7 @@ class VideoService:
         sources = allowed_from(to)
         if allowed is not None:
             sources &= frozenset(allowed)
-        changes: dict[str, object] = {"status": to.value, **values}
+        changes: dict[str, object] = {"status": to.value, "stage_started_at": utcnow(), **values}
         if to is VideoStatus.FAILED:
             reason = user_reason(reason or "failed")
             changes["error"] = reason
@@ -318,12 +374,20 @@ class VideoService:
         *,
         allowed: Collection[VideoStatus] | None = None,
         where: Sequence[ColumnElement[bool]] = (),
+        refusal: str | None = None,
     ) -> None:
         """FAILED with a human-readable reason (filtered by `user_reason`: no SQL, traceback
         or server path), plus a `video.failed` event. VideoStateError if the video already
         ended (COMPLETED or FAILED) or is not in `allowed`."""
         reason = user_reason(reason)
-        self.transition(video_id, VideoStatus.FAILED, reason=reason, allowed=allowed, where=where)
+        self.transition(
+            video_id,
+            VideoStatus.FAILED,
+            reason=reason,
+            allowed=allowed,
+            where=where,
+            refusal=refusal,
+        )
         self.outbox.add(
             Event(
                 event_type=EventType.VIDEO_FAILED,

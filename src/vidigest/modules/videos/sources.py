@@ -11,6 +11,7 @@ carries a server path.
 from __future__ import annotations
 
 import errno
+import hashlib
 import ipaddress
 import logging
 import os
@@ -94,6 +95,17 @@ def _utf8_bytes(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def display_name(name: str | None, default: str = "upload") -> str:
+    """The name users see, as they gave it: the last path component, NFC, without control or
+    format characters (no bidi overrides), spaces collapsed, at most MAX_NAME_CHARS characters
+    with its extension. `&`, `#`, apostrophes, dashes and letters of any script are kept; the
+    name on disk is made from it (`storage_name`)."""
+    name = unicodedata.normalize("NFC", (name or "").replace("\\", "/")).split("/")[-1]
+    name = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
+    name = " ".join(name.split())
+    return _cut(name, MAX_NAME_CHARS, len, default) if name.strip(" .") else default
+
+
 def safe_filename(name: str | None, default: str = "upload") -> str:
     """The last path component of a client-supplied name, without control or odd characters,
     at most MAX_NAME_CHARS characters (with its extension)."""
@@ -162,10 +174,13 @@ def remove_stored_media(store: MediaStore | Path, media_path: str) -> bool:
 @dataclass
 class ReceivedUpload:
     ref: str  # the stored file's reference in the media store (its name fits a directory entry)
-    filename: str  # the name users see: the client's own, made safe, not cut by bytes
+    filename: str  # the name users see: the client's own (`display_name`), not cut by bytes
     size: int
     fields: dict[str, str] = field(default_factory=dict)
     origin: str | None = None  # where it came from, as readable text (server path registration)
+    sha256: str | None = None  # of the uploaded bytes, computed while they were stored
+    # fields a form may repeat ("timestamp_granularities[]"), every value in order
+    lists: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -191,11 +206,20 @@ class _UploadWriter:
     MAX_FIELD_BYTES; an unknown or repeated field name stops the parse at its headers.
     """
 
-    def __init__(self, store: MediaStore, max_bytes: int, fields: Collection[str]) -> None:
+    def __init__(
+        self,
+        store: MediaStore,
+        max_bytes: int,
+        fields: Collection[str],
+        repeated: Collection[str] = (),
+    ) -> None:
         self.store = store
         self.max_bytes = max_bytes
-        self.allowed = frozenset(fields)
+        self.repeated = frozenset(repeated)
+        self.allowed = frozenset(fields) | self.repeated
         self.fields: dict[str, str] = {}
+        self.lists: dict[str, list[str]] = {}
+        self._hash = hashlib.sha256()
         self.upload: ReceivedUpload | None = None
         self.parts = 0
         self._part = _Part()
@@ -245,11 +269,12 @@ class _UploadWriter:
                 f"unknown form field {name[:64]!r}; the fields are {expected}",
             )
         if name in self.fields or (name == "file" and self.upload is not None):
+            # a repeated field keeps each value (in `lists`); any other is refused
             raise ApiError(ErrorCode.VALIDATION_ERROR, f"form field {name!r} is given twice")
         self._part.name = name
         if name == "file":
             raw = options.get(b"filename")
-            self._part.filename = safe_filename(raw.decode("utf-8", "replace") if raw else None)
+            self._part.filename = display_name(raw.decode("utf-8", "replace") if raw else None)
             try:
                 self._file = self.store.writer(storage_name(self._part.filename))
             except OSError as exc:
@@ -261,7 +286,9 @@ class _UploadWriter:
         if self._file is not None:
             if self._part.size > self.max_bytes:
                 raise too_large(self.max_bytes)
-            self._file.write(data[start:end])
+            chunk = data[start:end]
+            self._hash.update(chunk)
+            self._file.write(chunk)
         else:
             if self._part.size > MAX_FIELD_BYTES:
                 raise ApiError(
@@ -274,6 +301,11 @@ class _UploadWriter:
             self.upload.ref = self._stored = self._file.commit()
             self._file = None
             self.upload.size = self._part.size
+            self.upload.sha256 = self._hash.hexdigest()
+        elif self._part.name in self.repeated:
+            self.lists.setdefault(self._part.name, []).append(
+                self._part.data.decode("utf-8", "replace")
+            )
         elif self._part.name is not None:
             self.fields[self._part.name] = self._part.data.decode("utf-8", "replace")
 
@@ -297,12 +329,15 @@ async def receive_multipart(
     store: MediaStore | Path,
     max_bytes: int,
     fields: Collection[str] = (),
+    repeated: Collection[str] = (),
 ) -> ReceivedUpload:
     """Stream a multipart/form-data body: the part named "file" is written to the media store
     chunk by chunk (a bucket: a multipart upload, one part in memory at most); over
     `max_bytes` the upload stops with 413 and nothing is left stored. Text fields other than
     `fields` are refused (422) as soon as their headers are read, and reading stops at the
-    closing boundary: nothing the client adds after it is read."""
+    closing boundary: nothing the client adds after it is read. Fields in `repeated` may come
+    several times (each value is kept, in `lists`); the sha256 of the file's bytes is computed
+    as they are written (`sha256`)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
@@ -310,7 +345,7 @@ async def receive_multipart(
     body_limit = max_bytes + MULTIPART_OVERHEAD
     if content_length is not None and content_length.isdigit() and int(content_length) > body_limit:
         raise too_large(max_bytes)
-    writer = _UploadWriter(as_store(store), max_bytes, fields)
+    writer = _UploadWriter(as_store(store), max_bytes, fields, repeated)
     try:
         parser = MultipartParser(
             boundary,
@@ -348,6 +383,7 @@ async def receive_multipart(
         writer.discard()
         raise ApiError(ErrorCode.VALIDATION_ERROR, "the form has no complete part named 'file'")
     upload.fields = writer.fields
+    upload.lists = writer.lists
     return upload
 
 
@@ -633,7 +669,7 @@ def parse_url(raw_url: str) -> httpx.URL:
 
 
 def _url_filename(url: httpx.URL) -> str:
-    return storage_name(unquote(url.path.rsplit("/", 1)[-1]), default="download")
+    return display_name(unquote(url.path.rsplit("/", 1)[-1]), default="download")
 
 
 class DownloadGuard:
@@ -769,7 +805,7 @@ def fetch_url(
                     length = int(declared) if declared.isdigit() else None
                     if length is not None and length > max_bytes:
                         raise too_large(max_bytes)
-                    name = filename or _url_filename(url)
+                    name = storage_name(filename or _url_filename(url))
                     writer = store.writer(name)
                     size = 0
                     # each network read as it comes (no chunk size: httpx would wait to

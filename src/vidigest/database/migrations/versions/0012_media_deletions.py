@@ -4,8 +4,8 @@ A video's delete writes the file to delete here in the same transaction; the row
 the media store (the local directory or the bucket) has deleted the file, so a store that is
 down when the video is deleted only delays the deletion.
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0012
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0004"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,134 @@
+"""Correcting a transcript in the web UI, in the Debian chromium driven by Playwright against
+`vidigest serve` (embedded: its runner makes the summary again): edit a segment in place, a
+stale edit shows "changed elsewhere", find and replace with a preview; search and the summary
+follow; DOCX and PDF links answer documents.
+
+No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, serve
+from tests.support.paths import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+CLIP = SAMPLES / "librivox_speech.mp4"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    with serve(tmp_path) as base:
+        yield base
+
+
+def test_correct_a_transcript_in_chromium(server: str) -> None:
+    assert CHROMIUM.exists(), "chromium is not installed: run `make system-deps`"
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server + "/")
+            page.get_by_label("Choose a file").set_input_files(str(CLIP))
+            row = page.locator("#video-rows tr", has_text=CLIP.name)
+            expect(row).to_have_attribute("data-status", "COMPLETED", timeout=240_000)
+            row.get_by_role("link", name=CLIP.name).click()
+            segments = page.locator("#transcript > li")
+            expect(segments.first).to_be_visible(timeout=30_000)
+            video_id = page.url.rsplit("/", 1)[-1].split("?")[0]
+
+            # DOCX and PDF beside the other downloads
+            for fmt, kind in (
+                ("DOCX", "application/vnd.openxmlformats"),
+                ("PDF", "application/pdf"),
+            ):
+                href = page.get_by_role("link", name=fmt, exact=True).get_attribute("href")
+                assert href is not None
+                assert httpx.get(server + href, timeout=60).headers["content-type"].startswith(kind)
+
+            # edit a segment in place: Enter saves
+            page.get_by_role("button", name="Correct").click()
+            segments.first.locator("button").click()
+            editor = segments.first.locator("input.segment-text")
+            expect(editor).to_be_focused()
+            editor.fill("The zeppelin landed in Barton valley.")
+            editor.press("Enter")
+            expect(segments.first).to_contain_text("The zeppelin landed in Barton valley.")
+            expect(page.locator("#edit-message")).to_contain_text(
+                "summary is up to date", timeout=120_000
+            )
+            # Esc cancels
+            listed = httpx.get(f"{server}/videos/{video_id}/segments", timeout=60).json()[
+                "segments"
+            ]
+            segments.nth(1).locator("button").click()
+            segments.nth(1).locator("input.segment-text").fill("never saved")
+            segments.nth(1).locator("input.segment-text").press("Escape")
+            expect(segments.nth(1).locator("input.segment-text")).to_have_count(0)
+            expect(segments.nth(1).locator("button")).to_contain_text(listed[1]["text"].strip())
+            assert listed[0]["text"] == "The zeppelin landed in Barton valley."
+
+            # someone else changes segment 1: this page's edit is refused, the text stays
+            other = httpx.patch(
+                f"{server}/videos/{video_id}/segments/1",
+                json={"version": listed[1]["version"], "text": "Edited in another tab."},
+                timeout=60,
+            )
+            assert other.status_code == 200, other.text
+            segments.nth(1).locator("button").click()
+            segments.nth(1).locator("input.segment-text").fill("My own correction.")
+            segments.nth(1).locator("input.segment-text").press("Enter")
+            expect(segments.nth(1).locator(".segment-note")).to_contain_text("Changed elsewhere")
+            expect(segments.nth(1).locator("input.segment-text")).to_have_value(
+                "My own correction."
+            )
+            segments.nth(1).get_by_role("button", name="Reload").click()
+            expect(segments.nth(1)).to_contain_text("Edited in another tab.")
+
+            # find and replace a word the summary uses, everywhere: preview, then apply
+            expect(page.locator("#edit-message")).to_contain_text(
+                "summary is up to date", timeout=120_000
+            )
+            abstract = page.locator("#abstract").inner_text()
+            word = next(w for w in re.findall(r"[A-Za-z]{6,}", abstract))
+            page.get_by_label("Find").fill(word)
+            page.get_by_label("Replace with").fill("quixotic")
+            page.get_by_label("Whole words").check()
+            page.get_by_role("button", name="Preview").click()
+            expect(page.locator("#edit-message")).to_contain_text("occurrence(s)")
+            expect(page.locator("#replace-preview li").first).to_contain_text("quixotic")
+            page.get_by_role("button", name="Replace all").click()
+            expect(page.locator("#edit-message")).to_contain_text(
+                "summary is up to date", timeout=120_000
+            )
+            summary_now = page.locator(".text-column section").first.inner_text()
+            assert not re.search(rf"\b{word}\b", summary_now, re.IGNORECASE), (word, summary_now)
+            assert "quixotic" in summary_now.lower() or "zeppelin" in summary_now.lower()
+
+            page.get_by_role("button", name="Correct").click()  # seeking again
+            page.screenshot(path=str(ARTIFACTS / "ui-edit.png"))
+
+            # search follows: the new words are found, the old one is not
+            page.get_by_label("Search transcripts").fill("zeppelin")
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("#search-results li").first).to_contain_text("zeppelin")
+            page.get_by_label("Search transcripts").fill(word)
+            page.get_by_role("button", name="Search").click()
+            expect(page.locator("#search-summary")).to_contain_text("Nothing found")
+            assert errors == [], errors
+        finally:
+            browser.close()
