@@ -165,6 +165,9 @@ def test_api_upload_media_range_presign_and_delete_through_the_outbox(
         assert tail.status_code == 206 and tail.content == body[-50:]
         past = client.get(f"/videos/{video['id']}/media", headers={"Range": f"bytes={len(body)}-"})
         assert past.status_code == 416
+        head = client.head(f"/videos/{video['id']}/media", headers={"Range": "bytes=0-9"})
+        assert head.status_code == 206 and head.content == b""
+        assert head.headers["content-length"] == "10"
 
         deadline = time.monotonic() + 120
         while client.get(f"/videos/{video['id']}").json()["status"] not in ("COMPLETED", "FAILED"):
@@ -184,6 +187,29 @@ def test_api_upload_media_range_presign_and_delete_through_the_outbox(
         assert s3.keys(bucket) == []
         report = check_storage(factory, vidigest.store)
         assert report.clean and report.pending_deletions == 0 and report.objects == 0
+
+
+def test_openai_uploads_go_to_the_bucket_and_a_repeated_one_leaves_no_copy(
+    s3: S3Server, proxy: FaultProxy, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clip = media.speech(tmp_path, "The river flows into the sea near the old harbour.")
+    settings = settings_for(proxy, bucket, tmp_path / "api", monkeypatch)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1") as client:
+        ids = []
+        for _ in range(2):
+            with clip.open("rb") as f:
+                answer = client.post(
+                    "/v1/audio/transcriptions",
+                    files={"file": ("river.wav", f, "audio/wav")},
+                    data={"model": "whisper-1", "response_format": "json"},
+                )
+            assert answer.status_code == 200, answer.text
+            assert "river" in answer.json()["text"].lower()
+            ids.append(answer.headers["x-vidigest-video-id"])
+        assert ids[0] == ids[1]  # the same bytes found their video
+        keys = s3.keys(bucket)
+        assert len(keys) == 1 and keys[0].endswith("/river.wav")  # the repeat's copy is gone
+        assert not any(p.is_file() for p in (tmp_path / "api" / "media").rglob("*"))
 
 
 def test_presigned_media_redirects_to_the_bucket(

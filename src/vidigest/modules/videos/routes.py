@@ -411,7 +411,7 @@ def _object_media(request: Request, video: Video, store: MediaStore, settings: A
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
     if size == 0 or request.method == "HEAD":  # HEAD: the headers of the GET, no body
-        return Response(b"", media_type=media_type, headers=headers)
+        return Response(b"", status_code=status, media_type=media_type, headers=headers)
     return StreamingResponse(
         store.iter_range(ref, start, end),
         status_code=status,
