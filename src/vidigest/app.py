@@ -7,7 +7,6 @@ injects the videos' failure recorder into the message handler.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from vidigest.modules.summary.chat import ChatBackend
 from vidigest.modules.summary.step import Summarizer, SummaryStep
 from vidigest.modules.transcription.step import Transcriber, TranscriptionStep
 from vidigest.modules.videos.downloads import DownloadPool
+from vidigest.modules.videos.media_files import DeletionSweeper
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.progress import FanOutProgress, ProgressEvents, StoredProgress
 from vidigest.modules.videos.service import VideoService, fail_video
@@ -45,6 +45,7 @@ from vidigest.modules.webhooks.dispatcher import Dispatcher
 from vidigest.modules.webhooks.egress import check_receiver
 from vidigest.modules.webhooks.fanout import CONSUMED, CONSUMER, WebhookFanOut
 from vidigest.modules.webhooks.service import DEFAULT_EVENTS, WebhookService
+from vidigest.storage import MediaStore, open_store
 
 
 class Registration(TypedDict):
@@ -172,6 +173,16 @@ class Vidigest:
     database: Database
     models: ModelCache
     live_progress: LiveProgress | None = None
+    _store: MediaStore | None = None
+
+    @property
+    def store(self) -> MediaStore:
+        """Where media files live (the local directory, or the bucket of
+        VIDIGEST_STORAGE_URL), opened on first use."""
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
     # wakes the in-process webhook dispatcher when deliveries are owed (`serve`, embedded)
     webhook_wake: Callable[[], None] | None = None
 
@@ -268,20 +279,19 @@ class Vidigest:
         max_speakers: int | None = None,
         task: Task = "transcribe",
     ) -> Video:
-        """Copy `source` into the shared storage directory, then register the copy.
+        """Copy `source` into the media store (the local directory or the bucket), then
+        register the copy.
 
         The copy's name fits a directory entry (`storage_name`); the video keeps the file's own
         name, readable even when it is not UTF-8. Nothing is left behind if the copy fails.
         """
-        from vidigest.modules.videos.sources import new_storage_dir, readable, storage_name
+        from vidigest.modules.videos.sources import readable, storage_name
 
         if not source.is_file():
             raise MediaNotFoundError(str(source))
         name = readable(source.name)
-        folder = new_storage_dir(self.settings.storage_dir)
+        ref = self.store.put_file(source, storage_name(name))
         try:
-            target = folder / storage_name(name)
-            shutil.copyfile(source, target)
             uri = readable(str(source.absolute()))
             options = Registration(
                 language=language,
@@ -292,9 +302,9 @@ class Vidigest:
                 max_speakers=max_speakers,
                 task=task,
             )
-            return self._register(target, "upload", uri, name, options)
+            return self._register(ref, "upload", uri, name, options)
         except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            self.store.delete(ref)
             raise
 
     def register_path(
@@ -327,24 +337,30 @@ class Vidigest:
             max_speakers=max_speakers,
             task=task,
         )
-        if readable(str(path)) != str(path):
+        if readable(str(path)) != str(path) or self.store.kind != "local":
+            # not storable as text, or workers elsewhere could not read it: a copy in the store
             return self.register_upload(path, **options)
-        return self._register(path, "path", str(path), None, options)
+        return self._register(str(path), "path", str(path), None, options)
 
     def _register(
-        self, media: Path, source_type: str, uri: str, name: str | None, options: Registration
+        self, media: str, source_type: str, uri: str, name: str | None, options: Registration
     ) -> Video:
         """One transaction: the video row and its `video.registered` event."""
         with db_session_context(self.database.session_factory) as session:
             return VideoService(session).register(
-                media_path=media, source_type=source_type, source_uri=uri, filename=name, **options
+                media_path=media,
+                source_type=source_type,
+                source_uri=uri,
+                filename=name or Path(media).name,
+                size_bytes=self.store.size(media),
+                **options,
             )
 
     def download_pool(self, on_registered: Callable[[], None] | None = None) -> DownloadPool:
         """The pool that fetches URL registrations (started and stopped by the API)."""
         return DownloadPool(
             self.database.session_factory,
-            self.settings.storage_dir,
+            self.store,
             workers=self.settings.url_download_workers,
             queue_size=self.settings.url_download_queue,
             max_bytes=self.settings.url_max_bytes,
@@ -352,6 +368,10 @@ class Vidigest:
             max_media_seconds=self.settings.max_media_seconds,
             on_registered=on_registered,
         )
+
+    def deletion_sweeper(self) -> DeletionSweeper:
+        """What retries the deletions of stored files the store could not do at once."""
+        return DeletionSweeper(self.database.session_factory, self.store)
 
     def embedded_runtime(self) -> EmbeddedRuntime:
         """Relay + broker with every stage's handler and the webhook fan-out subscribed."""
@@ -390,6 +410,7 @@ STEP_FACTORIES: dict[Stage, Callable[[Vidigest], Step[Any]]] = {
         match_profiles=app.models.profile_matcher(),
         default_speakers=app.settings.speakers,
         max_media_seconds=app.settings.max_media_seconds,
+        store=app.store,
     ),
     SUMMARY: lambda app: SummaryStep(
         app.models.summarizer(), app.progress_for, app.database.session_factory

@@ -44,6 +44,8 @@ voices_app = typer.Typer(
     help="Voice profiles: named voices later videos are matched against.", no_args_is_help=True
 )
 app.add_typer(speakers_app, name="speakers")
+storage_app = typer.Typer(help="The media store (local directory or bucket).", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
 transcript_app = typer.Typer(
     help="Correct a transcript (the recognised text is kept) and export it.", no_args_is_help=True
 )
@@ -806,6 +808,40 @@ def ask(
         out.print(line, markup=False)
 
 
+@storage_app.command("check")
+def storage_check(
+    purge: Annotated[
+        bool, typer.Option("--purge", help="First delete the files queued for deletion.")
+    ] = False,
+) -> None:
+    """List stored files no video points at and videos whose file is gone (exit 1 if any).
+
+    A file being uploaded right now has no video yet: run this when no upload is in flight."""
+    from vidigest.app import Vidigest
+    from vidigest.modules.videos.media_files import check_storage
+    from vidigest.modules.videos.media_files import purge as purge_deletions
+
+    vidigest = Vidigest.open(_settings())
+    try:
+        factory = vidigest.database.session_factory
+        if purge:
+            out.print(f"deleted {purge_deletions(factory, vidigest.store)} queued file(s)")
+        report = check_storage(factory, vidigest.store)
+    finally:
+        vidigest.close()
+    out.print(
+        f"{vidigest.store.kind} store: {report.objects} file(s), "
+        f"{report.pending_deletions} queued for deletion"
+    )
+    for ref in report.orphan_objects:
+        out.print(f"orphan file (no video): {ref}")
+    for video_id in report.missing_media:
+        out.print(f"video without its file: {video_id}")
+    if not report.clean:
+        raise typer.Exit(1)
+    out.print("no orphans")
+
+
 @app.command()
 def submit(
     file: Annotated[Path, typer.Argument(help="A video or audio file.")],
@@ -914,12 +950,14 @@ def topics_create() -> None:
 
 @app.command()
 def health() -> None:
-    """Check the database and (in distributed mode) the Kafka broker; exit 1 if one fails."""
+    """Check the database, (in distributed mode) the Kafka broker and (when set) the bucket;
+    exit 1 if one fails."""
     from vidigest.app import open_database
     from vidigest.modules.health.service import readiness
+    from vidigest.storage import open_store
 
     settings = _settings()
-    report = readiness(settings, open_database(settings, migrate=False))
+    report = readiness(settings, open_database(settings, migrate=False), open_store(settings))
     out.print_json(json.dumps(report.as_dict()))
     if not report.ok:
         raise typer.Exit(1)

@@ -27,6 +27,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None  # default: SQLite file in data_dir
 
+    # --- media store: unset = the local directory data_dir/media ---
+    # s3://bucket/prefix: media in an S3-compatible bucket shared by every process
+    storage_url: str | None = None
+    storage_endpoint_url: str | None = None  # MinIO, Ceph, R2...; None: AWS
+    storage_region: str | None = None  # None: the AWS chain's (AWS_REGION...)
+    # static keys; None: the usual AWS chain (environment, shared files, instance role)
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: SecretStr | None = None
+    storage_path_style: bool = False  # bucket in the path (MinIO, most self-hosted stores)
+    storage_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    storage_timeout_seconds: float = Field(default=10.0, gt=0)  # connect / read, per request
+    # /media answers 307 to a presigned URL of the bucket instead of relaying the bytes
+    storage_presign: bool = False
+    storage_presign_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+
     # --- transport: unset bootstrap = embedded in-process transport ---
     kafka_bootstrap: str | None = None
     kafka_security_protocol: str | None = None
@@ -156,6 +171,22 @@ class Settings(BaseSettings):
         return [
             ipaddress.ip_network(n, strict=False) for n in _split(self.webhook_allowed_networks)
         ]
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.startswith("file:"):
+            return None
+        bucket = value[len("s3://") :].split("/", 1)[0] if value.startswith("s3://") else ""
+        if not bucket:
+            raise ValueError(
+                f"VIDIGEST_STORAGE_URL: {value!r} is not s3://bucket[/prefix] "
+                "(leave it unset for the local directory)"
+            )
+        return value.rstrip("/")
 
     @field_validator("asr_cpu_isa", mode="before")
     @classmethod

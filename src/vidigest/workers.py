@@ -91,6 +91,8 @@ def run_relay(settings: Settings, stop: threading.Event, metrics_port: int | Non
         start_http_server(metrics_port, addr="0.0.0.0")
     vidigest = Vidigest.open(settings)
     publisher = KafkaPublisher(settings, client_id="vidigest-relay")
+    sweeper = vidigest.deletion_sweeper()  # the outbox of stored files to delete, too
+    sweeper.start()
     try:
         OutboxRelay(
             vidigest.database.session_factory,
@@ -100,6 +102,7 @@ def run_relay(settings: Settings, stop: threading.Event, metrics_port: int | Non
             topic_prefix=settings.topic_prefix,
         ).run(stop, poll_seconds=settings.relay_poll_seconds)
     finally:
+        sweeper.stop()
         publisher.close()
         vidigest.close()
 

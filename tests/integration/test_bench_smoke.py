@@ -32,6 +32,7 @@ RATIO_ROW = re.compile(r"\s\d+\.\d{2,3}(\s|$)")
         ),
         ("pipeline.py", ["faster-whisper alone (base)", "vidigest process", "through Kafka"]),
         ("api.py", ["GET /health/live (baseline)", "GET /videos/{id}/transcript"]),
+        ("storage.py", ["write", "copy", "range"]),
         (
             "webhooks.py",
             [

@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,10 @@ from sqlalchemy import text
 from tests.support import media
 from tests.support.cluster import Cluster, Proc
 from tests.support.kafka_broker import unique_name
+from tests.support.s3_server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from vidigest.config import Settings
+from vidigest.modules.videos.service import VideoService
+from vidigest.storage import MediaStore, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -146,32 +151,83 @@ def verdict(cluster: Cluster, video_ids: list[str]) -> tuple[int, int, list[str]
     return lost, duplicated, details
 
 
-def test_kill_nine_at_random_points(cluster: Cluster, tmp_path: Path) -> None:
+class Layout:
+    """Where the media live: one shared directory (files registered in place), or a bucket,
+    each process on a disk of its own (a restarted process gets its host's disk back)."""
+
+    def __init__(self, cluster: Cluster, tmp_path: Path, s3: S3Server | None) -> None:
+        self.cluster, self.tmp_path = cluster, tmp_path
+        self.store: MediaStore | None = None
+        if s3 is not None:
+            bucket = s3.create_bucket(unique_name("chaos").lower().replace("_", "-")[:60])
+            cluster.extra_env.update(
+                VIDIGEST_STORAGE_URL=f"s3://{bucket}/media",
+                VIDIGEST_STORAGE_ENDPOINT_URL=s3.endpoint,
+                VIDIGEST_STORAGE_REGION=REGION,
+                VIDIGEST_STORAGE_ACCESS_KEY_ID=ACCESS_KEY,
+                VIDIGEST_STORAGE_SECRET_ACCESS_KEY=SECRET_KEY,
+                VIDIGEST_STORAGE_PATH_STYLE="true",
+            )
+            self.store = open_store(
+                Settings(
+                    data_dir=tmp_path / "hosts" / "test",
+                    **{k[len("VIDIGEST_") :].lower(): v for k, v in cluster.extra_env.items()},
+                )
+            )
+
+    def start(self, role: str, index: int) -> Proc:
+        name = f"{role}-{index}"
+        env = None
+        if self.store is not None:
+            disk = self.tmp_path / "hosts" / name
+            disk.mkdir(parents=True, exist_ok=True)
+            env = {"VIDIGEST_DATA_DIR": str(disk)}
+        return self.cluster.start("worker", role, name=name, metrics=False, env=env)
+
+    def register(self, clip: Path) -> str:
+        if self.store is None:
+            return self.cluster.register(clip)
+        ref = self.store.put_file(clip, clip.name)
+        with self.cluster.database.session() as session:
+            return (
+                VideoService(session)
+                .register(media_path=ref, source_type="upload", source_uri=clip.name)
+                .id
+            )
+
+
+@pytest.fixture(params=["shared-disk", "bucket"])
+def layout(request: pytest.FixtureRequest, cluster: Cluster, tmp_path: Path) -> Iterator[Layout]:
+    if request.param == "shared-disk":
+        yield Layout(cluster, tmp_path, None)
+        return
+    with S3Server() as s3:
+        yield Layout(cluster, tmp_path, s3)
+
+
+def test_kill_nine_at_random_points(cluster: Cluster, layout: Layout, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     print(f"\nchaos seed {SEED}")
     clips = [media.speech(tmp_path, s) for s in SENTENCES]
     procs: dict[str, list[Proc]] = {
-        role: [
-            cluster.start("worker", role, name=f"{role}-{i}", metrics=False) for i in range(count)
-        ]
-        for role, count in ROLES.items()
+        role: [layout.start(role, i) for i in range(count)] for role, count in ROLES.items()
     }
     video_ids: list[str] = []
     kills = restarts = 0
     weights = [count for count in ROLES.values()]
     while kills < KILLS:
         if len(video_ids) < VIDEOS:  # videos keep arriving during the first kills
-            video_ids.append(cluster.register(rng.choice(clips)))
+            video_ids.append(layout.register(rng.choice(clips)))
         time.sleep(rng.uniform(0.2, 2.5))
         role = rng.choices(list(ROLES), weights)[0]
         victim = rng.randrange(len(procs[role]))
         cluster.stop(procs[role][victim], signal.SIGKILL)
         kills += 1
         time.sleep(rng.uniform(0.0, 1.0))
-        procs[role][victim] = cluster.start("worker", role, name=f"{role}-{victim}", metrics=False)
+        procs[role][victim] = layout.start(role, victim)
         restarts += 1
     while len(video_ids) < VIDEOS:
-        video_ids.append(cluster.register(rng.choice(clips)))
+        video_ids.append(layout.register(rng.choice(clips)))
     cluster.wait_terminal(video_ids, timeout=180 + 5 * VIDEOS)
     wait_committed(cluster)
 
@@ -196,4 +252,9 @@ def test_kill_nine_at_random_points(cluster: Cluster, tmp_path: Path) -> None:
     )
     print(line)
     assert (lost, duplicated) == (0, 0), "\n".join([line, f"seed {SEED}", *details])
+    if layout.store is not None:  # every file belongs to a video; no scratch copy survives
+        referenced = {layout.store.size(ref) is not None for ref in layout.store.list_refs()}
+        assert len(list(layout.store.list_refs())) == len(video_ids) and referenced == {True}
+        scratch = [p for p in (tmp_path / "hosts").rglob("*") if p.is_file()]
+        assert scratch == [], scratch
     assert republished["video.registered"] >= 2 * len(video_ids)

@@ -82,18 +82,27 @@ class Cluster:
     def topic(self, name: str) -> str:
         return f"{self.prefix}.{name}"
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "vidigest", *args],
             capture_output=True,
             text=True,
-            env=self.env,
+            env={**self.env, **(env or {})},
             timeout=timeout,
             check=False,
         )
 
-    def start(self, *args: str, name: str | None = None, metrics: bool = True) -> Proc:
-        """`vidigest -v <args>` in the background, its output in a log file."""
+    def start(
+        self,
+        *args: str,
+        name: str | None = None,
+        metrics: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> Proc:
+        """`vidigest -v <args>` in the background, its output in a log file (`env` added to
+        the cluster's environment, e.g. a data directory of its own)."""
         name = name or "-".join(args)
         command = [sys.executable, "-m", "vidigest", "-v", *args]
         port = free_port() if metrics else None
@@ -101,7 +110,9 @@ class Cluster:
             command += ["--metrics-port", str(port)]
         log = self.work_dir / f"{name}-{len(self.procs)}.log"
         with log.open("wb") as sink:
-            popen = subprocess.Popen(command, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
+            popen = subprocess.Popen(
+                command, env={**self.env, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT
+            )
         proc = Proc(name, popen, log, port)
         self.procs.append(proc)
         return proc

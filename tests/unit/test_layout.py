@@ -38,7 +38,7 @@ def test_common_imports_only_common() -> None:
         assert not outside, f"{path} imports {outside}"
 
 
-@pytest.mark.parametrize("folder", ["media", "messaging", "embedding"])
+@pytest.mark.parametrize("folder", ["media", "messaging", "storage", "embedding"])
 def test_shared_libraries_know_no_feature(folder: str) -> None:
     for path, names in imported(folder).items():
         features = {n for n in names if n.startswith("vidigest.modules")}

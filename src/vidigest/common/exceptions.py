@@ -123,3 +123,16 @@ class UnsupportedLanguageError(VidigestError):
         codes = ", ".join(supported)
         super().__init__(f"unsupported language code {code!r}: use auto (detect) or one of {codes}")
         self.code = code
+
+
+class StorageError(VidigestError):
+    """The media store refused an operation (access denied, a bucket that does not exist):
+    retried and counted like any failure; the message names no bucket key or server path."""
+
+
+class StorageUnavailableError(StorageError):
+    """The media store is out of reach or answers 5xx (down, restarting, overloaded): an
+    outage like a database one, which says nothing about the message; retried with backoff
+    and not counted as an attempt."""
+
+    transient = True

@@ -98,11 +98,13 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
         vidigest.webhook_wake = dispatcher.wake
         workers = EmbeddedWorkerThread(vidigest.embedded_runtime)
     downloads = vidigest.download_pool(workers.wake if workers is not None else None)
+    sweeper = vidigest.deletion_sweeper()  # stored files of deleted videos the store kept
     state = AppState(settings, vidigest, workers, downloads)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         downloads.start()
+        sweeper.start()
         if dispatcher is not None:
             dispatcher.start()
         if workers is not None:
@@ -111,6 +113,7 @@ def create_app(settings: Settings, *, run_workers: bool = True) -> FastAPI:
             yield
         finally:
             downloads.stop()  # cancels running downloads: they end FAILED, retryable
+            sweeper.stop()
             if workers is not None:
                 workers.stop()
             if dispatcher is not None:

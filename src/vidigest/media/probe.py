@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import av
 
@@ -72,14 +72,22 @@ def _duration(container: Any) -> float:
     return best
 
 
-def probe_media(path: str | Path) -> MediaInfo:
-    """Read the container header: duration, streams, audio codec.
+def probe_media(path: str | Path | IO[bytes], name: str | None = None) -> MediaInfo:
+    """Read the container header: duration, streams, audio codec. `path` may be a seekable
+    binary reader (a file in an object store, read by ranges), named `name` in errors.
 
     Raises MediaNotFoundError (missing path or not a regular file), CorruptMediaError (PyAV cannot
     open it) or NoAudioStreamError (it opens, but carries no audio).
     """
-    p = media_file(path)
-    container = open_container(p)
+    if isinstance(path, str | Path):
+        p = media_file(path)
+        container = open_container(p)
+    else:
+        p = Path(name or "media")
+        try:
+            container = av.open(path, mode="r")
+        except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as error:
+            raise CorruptMediaError(p.name, decoder_reason(error)) from error
     with container:
         audio = container.streams.audio
         if len(audio) == 0:

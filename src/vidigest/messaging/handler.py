@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from vidigest.common.exceptions import (
     MalformedMessageError,
+    StorageUnavailableError,
     VideoNotFoundError,
     VideoStateError,
     VidigestError,
@@ -186,7 +187,7 @@ class MessageHandler(Generic[ResultT]):
         except Exception as exc:
             if self._database_unavailable(exc):
                 log.warning(
-                    "%s: database unavailable on %s, will retry (not counted as an attempt): %r",
+                    "%s: database or media store unavailable on %s, will retry (not counted): %r",
                     self.consumer,
                     message_id,
                     exc,
@@ -442,7 +443,10 @@ class MessageHandler(Generic[ResultT]):
 
     def _database_unavailable(self, exc: Exception) -> bool:
         """True when `exc` is the database being out of reach (down, restarting, connection
-        cut), which says nothing about the message: it is retried without counting."""
+        cut), or the media store being so (`StorageUnavailableError`: no answer, 5xx), which
+        says nothing about the message: it is retried without counting."""
+        if isinstance(exc, StorageUnavailableError):
+            return True
         if not isinstance(exc, DBAPIError):
             return False
         if exc.connection_invalidated:

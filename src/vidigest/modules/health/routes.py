@@ -24,11 +24,11 @@ def live() -> dict[str, str]:
 
 @router.get(
     "/health/ready",
-    summary="The database (and Kafka, when configured) answer",
+    summary="The database (and Kafka, and the bucket, when configured) answer",
     responses=error_responses(503),
 )
 def ready(state: StateDep) -> JSONResponse:
-    report = readiness(state.settings, state.vidigest.database)
+    report = readiness(state.settings, state.vidigest.database, state.vidigest.store)
     body: dict[str, Any] = report.as_dict()
     if report.ok:
         return JSONResponse(body)

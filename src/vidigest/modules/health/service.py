@@ -1,4 +1,4 @@
-"""Liveness and readiness: is the process up, can it reach its database and broker."""
+"""Liveness and readiness: is the process up, can it reach its database, broker and bucket."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from typing import Any
 from sqlalchemy import text
 
 from vidigest import __version__
+from vidigest.common.exceptions import StorageError
 from vidigest.config import Settings
 from vidigest.database.session import Database
+from vidigest.storage import MediaStore
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,20 @@ def check_broker(settings: Settings, timeout: float = 3.0) -> Check:
     return Check("kafka", ok, detail, time.perf_counter() - started)
 
 
-def readiness(settings: Settings, database: Database) -> Readiness:
+def check_store(store: MediaStore) -> Check:
+    """The bucket answers (a local directory is the disk the database check already uses)."""
+    started = time.perf_counter()
+    try:
+        store.check()
+    except StorageError as exc:
+        return Check("storage", False, str(exc), time.perf_counter() - started)
+    return Check("storage", True, store.kind, time.perf_counter() - started)
+
+
+def readiness(settings: Settings, database: Database, store: MediaStore | None = None) -> Readiness:
     checks = [check_database(database)]
     if not settings.embedded:
         checks.append(check_broker(settings))
+    if store is not None and store.kind != "local":
+        checks.append(check_store(store))
     return Readiness(checks)

@@ -12,11 +12,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from vidigest.common.exceptions import MediaError
+from vidigest.common.exceptions import MediaError, StorageError
 from vidigest.common.types import Task
 from vidigest.http.deps import SessionFactoryDep, SettingsDep, StateDep
 from vidigest.http.errors import ApiError, ErrorCode, media_problem, openai_error_responses
-from vidigest.media.probe import check_duration, probe_media
+from vidigest.media.probe import check_duration
 from vidigest.modules.openai_compat.schemas import (
     FORM_FIELDS,
     GRANULARITIES_FIELD,
@@ -35,10 +35,11 @@ from vidigest.modules.openai_compat.service import (
     resolve_model,
     wait_for_transcript,
 )
+from vidigest.modules.videos.media_files import discard, probe_stored
 from vidigest.modules.videos.sources import (
     ReceivedUpload,
     receive_multipart,
-    remove_stored_media,
+    store_failure,
 )
 
 # OpenAI's error shape on every status, the app's defaults (401, 404, 422) included; a 422 is
@@ -109,11 +110,12 @@ async def _audio(
         raise ApiError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data with 'file' and 'model'"
         )
+    store = state.vidigest.store
     received = await receive_multipart(
         content_type,
         request.headers.get("content-length"),
         request.stream(),
-        settings.storage_dir,
+        store,
         settings.max_upload_bytes,
         fields=FORM_FIELDS,
         repeated=(GRANULARITIES_FIELD,),
@@ -124,16 +126,21 @@ async def _audio(
         spec = resolve_model(settings, options.model, task)
         try:
             await run_in_threadpool(
-                lambda: check_duration(probe_media(received.path), settings.max_media_seconds)
+                lambda: check_duration(
+                    probe_stored(store, received.ref, received.filename),
+                    settings.max_media_seconds,
+                )
             )
         except MediaError as exc:
             raise media_problem(exc) from exc
+        except StorageError as exc:
+            raise store_failure(exc) from exc
         video, keep = await run_in_threadpool(
             find_or_register, session_factory, received, spec, task, options
         )
     finally:
-        if not keep:
-            remove_stored_media(settings.storage_dir, str(received.path))
+        if not keep:  # no video points at it: nothing left behind
+            await run_in_threadpool(discard, session_factory, store, received.ref)
     state.wake_workers()
     await wait_for_transcript(
         session_factory, video.id, settings.openai_wait_seconds, request.is_disconnected

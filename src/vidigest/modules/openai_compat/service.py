@@ -183,7 +183,8 @@ def find_or_register(
                 return VideoService(session).retry(found.id), False
             return found, False
         video = VideoService(session).register(
-            media_path=received.path,
+            media_path=received.ref,
+            size_bytes=received.size,
             source_type="upload",
             source_uri=received.filename,
             filename=received.filename,

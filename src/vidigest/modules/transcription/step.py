@@ -37,6 +37,7 @@ from vidigest.modules.transcription.service import (
     TranscriptService,
 )
 from vidigest.modules.videos.service import VideoService
+from vidigest.storage import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class TranscriptionStep:
         match_profiles: ProfileMatcher | None = None,
         default_speakers: str = "auto",
         max_media_seconds: float = 0.0,
+        store: MediaStore | None = None,
     ) -> None:
         self.transcriber_for = transcriber_for  # model spec (None: the default) -> transcriber
         self.progress_for = progress_for
@@ -99,6 +101,9 @@ class TranscriptionStep:
         self.match_profiles = match_profiles  # names speakers whose voice a profile matches
         self.default_speakers = default_speakers  # VIDIGEST_SPEAKERS, for videos that chose none
         self.max_media_seconds = max_media_seconds
+        # where the media is read from (None: the event's path as it is); a bucket's object
+        # is copied into a scratch file for the run and removed after it
+        self.store = store
 
     def video_id(self, event: Event) -> str:
         return parse_payload(VideoRegistered, event).video_id
@@ -112,6 +117,12 @@ class TranscriptionStep:
 
     def run(self, event: Event) -> TranscriptionResult:
         payload = parse_payload(VideoRegistered, event)
+        if self.store is None:
+            return self._run(payload)
+        with self.store.local_copy(payload.source_path) as path:
+            return self._run(payload.model_copy(update={"source_path": str(path)}))
+
+    def _run(self, payload: VideoRegistered) -> TranscriptionResult:
         video_id = payload.video_id
         transcriber = self.transcriber_for(payload.model)
         duration = probe_media(payload.source_path).duration

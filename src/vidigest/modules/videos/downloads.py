@@ -23,22 +23,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from vidigest.common.constants import VideoStatus
-from vidigest.common.exceptions import MediaError, VideoNotFoundError, VideoStateError
+from vidigest.common.exceptions import MediaError, StorageError, VideoNotFoundError, VideoStateError
 from vidigest.database.base import utcnow
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.http.errors import ApiError, ErrorCode
-from vidigest.media.probe import check_duration, probe_media
+from vidigest.media.probe import check_duration
+from vidigest.modules.videos.media_files import discard, probe_stored
 from vidigest.modules.videos.service import DownloadService, VideoService
 from vidigest.modules.videos.sources import (
     AddressPolicy,
     DownloadGuard,
     fetch_url,
     public_address,
-    remove_stored_media,
 )
+from vidigest.storage import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class DownloadPool:
     def __init__(
         self,
         session_factory: SessionFactory,
-        storage_dir: Path,
+        store: MediaStore,
         *,
         workers: int,
         queue_size: int,
@@ -71,7 +71,7 @@ class DownloadPool:
         progress_interval: float = 1.0,
     ) -> None:
         self.session_factory = session_factory
-        self.storage_dir = storage_dir
+        self.store = store
         self.workers = workers
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -187,7 +187,7 @@ class DownloadPool:
         try:
             received = fetch_url(
                 job.url,
-                self.storage_dir,
+                self.store,
                 max_bytes=self.max_bytes,
                 timeout=self.timeout,
                 allowed=self.allowed,
@@ -204,21 +204,27 @@ class DownloadPool:
         try:
             # what an upload gets at the API, a download gets here: not media, no audio, or
             # longer than allowed ends FAILED now rather than in the transcription worker
-            check_duration(probe_media(received.path), self.max_media_seconds)
+            check_duration(
+                probe_stored(self.store, received.ref, received.filename), self.max_media_seconds
+            )
         except MediaError as exc:
-            remove_stored_media(self.storage_dir, str(received.path))
+            discard(self.session_factory, self.store, received.ref)
             self._fail(job.video_id, f"the downloaded file cannot be used: {exc}")
+            return
+        except StorageError as exc:
+            discard(self.session_factory, self.store, received.ref)
+            self._fail(job.video_id, f"download failed: {exc}; retry to download it again")
             return
         try:
             with db_session_context(self.session_factory) as session:
-                VideoService(session).complete_download(job.video_id, received.path, received.size)
+                VideoService(session).complete_download(job.video_id, received.ref, received.size)
         except (VideoStateError, VideoNotFoundError) as exc:
             # the video moved on meanwhile (failed at shutdown, or by a sweep): not ours now
             log.info("download of video %s not stored: %s", job.video_id, exc)
-            remove_stored_media(self.storage_dir, str(received.path))
+            discard(self.session_factory, self.store, received.ref)
             return
         except BaseException:
-            remove_stored_media(self.storage_dir, str(received.path))
+            discard(self.session_factory, self.store, received.ref)
             raise
         log.info("downloaded video %s (%d bytes)", job.video_id, received.size)
         if self.on_registered is not None:

@@ -10,8 +10,11 @@ opens the file chooses instead: a known audio/video container gives `audio/*` or
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 import av
 import av.stream
@@ -49,8 +52,12 @@ def _has_moving_video(container: av.container.InputContainer) -> bool:
 
 @lru_cache(maxsize=256)
 def _probe(path: str, _inode: int, _size: int, _mtime_ns: int) -> str | None:
+    return _probe_source(path)
+
+
+def _probe_source(source: str | IO[bytes]) -> str | None:
     try:
-        with av.open(path, mode="r") as container:
+        with av.open(source, mode="r") as container:
             name = str(container.format.name)
             if not container.streams.audio and not _has_moving_video(container):
                 return None
@@ -72,3 +79,23 @@ def playable_media_type(path: Path) -> str | None:
     except OSError:
         return None
     return _probe(str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+_stored_types: dict[tuple[str, int], str | None] = {}
+_stored_lock = threading.Lock()
+
+
+def stored_media_type(ref: str, size: int, opener: Callable[[str], IO[bytes]]) -> str | None:
+    """`playable_media_type` of a file in an object store, probed through a ranged reader
+    (`opener`), remembered per (reference, size): a stored object never changes."""
+    key = (ref, size)
+    with _stored_lock:
+        if key in _stored_types:
+            return _stored_types[key]
+    with opener(ref) as reader:
+        found = _probe_source(reader)
+    with _stored_lock:
+        if len(_stored_types) >= 256:
+            _stored_types.clear()
+        _stored_types[key] = found
+    return found

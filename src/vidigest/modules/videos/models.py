@@ -50,3 +50,16 @@ class VideoStatusLog(CreatedAtMixin, Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class MediaDeletion(CreatedAtMixin, Base):
+    """A stored file to delete: written in the transaction that deletes its video (an outbox
+    of deletions), removed once the store has deleted the file. A store that is down keeps
+    the row, and the sweeper tries again: a deletion is never lost."""
+
+    __tablename__ = "media_deletions"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    media_path: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)

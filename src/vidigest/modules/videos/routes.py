@@ -4,6 +4,8 @@ history, media (with Range), retry, delete."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -11,21 +13,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import VideoStatus
-from vidigest.common.exceptions import MediaError
+from vidigest.common.exceptions import MediaError, StorageError
 from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.http.deps import SessionDep, SessionFactoryDep, StateDep
 from vidigest.http.errors import ApiError, ErrorCode, error_responses, media_problem
 from vidigest.http.security import content_disposition
-from vidigest.media.probe import MediaInfo, check_duration, probe_media
+from vidigest.media.probe import MediaInfo, check_duration
 from vidigest.modules.videos.downloads import DownloadPool
-from vidigest.modules.videos.media_type import playable_media_type
+from vidigest.modules.videos.media_files import discard, probe_stored, purge_one, queue_deletion
+from vidigest.modules.videos.media_type import playable_media_type, stored_media_type
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.schemas import (
     LANGUAGE_PATTERN,
@@ -42,10 +45,13 @@ from vidigest.modules.videos.sources import (
     check_url,
     parse_url,
     receive_multipart,
-    remove_stored_media,
+    store_failure,
     store_server_file,
     url_filename,
 )
+from vidigest.storage import MediaStore
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 
@@ -89,9 +95,9 @@ async def _json_body(request: Request) -> RegisterRequest:
         ) from exc
 
 
-def _probe(path: Path, max_seconds: float) -> MediaInfo:
+def _probe(store: MediaStore, received: ReceivedUpload, max_seconds: float) -> MediaInfo:
     """Refuse at once what no worker could decode, or would decode for longer than allowed."""
-    return check_duration(probe_media(path), max_seconds)
+    return check_duration(probe_stored(store, received.ref, received.filename), max_seconds)
 
 
 # (session, video id, callback_url) -> the secret its webhooks are signed with: the webhooks
@@ -117,7 +123,8 @@ def _register(
     """One transaction: the video, its event and its callback endpoint."""
     with db_session_context(session_factory) as session:
         video = VideoService(session).register(
-            media_path=received.path,
+            media_path=received.ref,
+            size_bytes=received.size,
             source_type=source_type,
             source_uri=source_uri,
             filename=received.filename,
@@ -209,6 +216,7 @@ async def register_video(
     request: Request, state: StateDep, session_factory: SessionFactoryDep, response: Response
 ) -> VideoOut:
     settings = state.settings
+    store = state.vidigest.store
     content_type = request.headers.get("content-type", "")
     kind = content_type.split(";", 1)[0].strip().lower()
     received: ReceivedUpload | None = None  # the stored file: removed if registration fails
@@ -218,7 +226,7 @@ async def register_video(
                 content_type,
                 request.headers.get("content-length"),
                 request.stream(),
-                settings.storage_dir,
+                store,
                 settings.max_upload_bytes,
                 fields=UPLOAD_FIELDS,
             )
@@ -234,9 +242,7 @@ async def register_video(
             options = body
             if body.path is not None:
                 roots = settings.path_root_list if settings.allow_path_registration else []
-                received = await run_in_threadpool(
-                    store_server_file, body.path, roots, settings.storage_dir
-                )
+                received = await run_in_threadpool(store_server_file, body.path, roots, store)
                 source_type, source_uri = "path", received.origin or received.filename
             else:
                 assert body.url is not None
@@ -260,7 +266,7 @@ async def register_video(
         if options.callback_url is not None:
             await run_in_threadpool(state.vidigest.check_callback, options.callback_url)
         try:
-            await run_in_threadpool(_probe, received.path, settings.max_media_seconds)
+            await run_in_threadpool(_probe, store, received, settings.max_media_seconds)
         except MediaError as exc:
             raise media_problem(exc) from exc
         video, secret = await run_in_threadpool(
@@ -273,8 +279,8 @@ async def register_video(
             state.vidigest.add_callback,
         )
     except BaseException:
-        if received is not None:
-            remove_stored_media(settings.storage_dir, str(received.path))
+        if received is not None:  # no video points at it: nothing left behind
+            await run_in_threadpool(discard, session_factory, store, received.ref)
         raise
     state.wake_workers()
     return _registered(video, secret)
@@ -334,15 +340,23 @@ def status_log(video_id: str, session: SessionDep) -> list[StatusLogEntry]:
     methods=["GET", "HEAD"],
     summary="The media file (supports Range requests)",
     description="Served inline as `audio/*` or `video/*` as PyAV finds the container (never "
-    "from the file name); anything else as an `application/octet-stream` attachment.",
+    "from the file name); anything else as an `application/octet-stream` attachment. With a "
+    "bucket store and `VIDIGEST_STORAGE_PRESIGN=true`, a 307 to a short-lived presigned URL.",
     response_class=FileResponse,
     responses={
         200: {"content": {"video/*": {}, "audio/*": {}, "application/octet-stream": {}}},
         206: {"description": "Range"},
+        307: {"description": "The presigned URL of the object in the bucket"},
     },
 )
-def video_media(video_id: str, session: SessionDep) -> FileResponse:
+def video_media(video_id: str, request: Request, session: SessionDep, state: StateDep) -> Response:
     video = VideoService(session).get(video_id)
+    store = state.vidigest.store
+    if video.media_path.startswith("s3://"):
+        try:
+            return _object_media(request, video, store, state.settings)
+        except StorageError as exc:
+            raise store_failure(exc) from exc
     path = Path(video.media_path)
     if not path.is_file():
         raise ApiError(ErrorCode.NOT_FOUND, "the media file of this video is gone")
@@ -354,6 +368,55 @@ def video_media(video_id: str, session: SessionDep) -> FileResponse:
         path,
         media_type=media_type,
         headers={"Content-Disposition": content_disposition(disposition, video.filename)},
+    )
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _object_media(request: Request, video: Video, store: MediaStore, settings: Any) -> Response:
+    """/media of an object in the bucket: its bytes relayed (one Range honoured; several
+    ranges get the whole file, as RFC 9110 allows), or a 307 to a presigned URL."""
+    ref = video.media_path
+    size = store.size(ref)
+    if size is None:
+        raise ApiError(ErrorCode.NOT_FOUND, "the media file of this video is gone")
+    media_type = stored_media_type(ref, size, store.open)
+    disposition: Literal["inline", "attachment"] = "inline"
+    if media_type is None:
+        media_type, disposition = "application/octet-stream", "attachment"
+    if settings.storage_presign and disposition == "inline":
+        url = store.presigned_url(
+            ref, settings.storage_presign_seconds, filename=video.filename, media_type=media_type
+        )
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    headers = {
+        "Content-Disposition": content_disposition(disposition, video.filename),
+        "Accept-Ranges": "bytes",
+    }
+    start, end, status = 0, size - 1, 200
+    match = _RANGE.match(request.headers.get("range", "").strip())
+    if match and (match.group(1) or match.group(2)):
+        first, last = match.group(1), match.group(2)
+        if first:
+            start = int(first)
+            end = min(int(last), size - 1) if last else size - 1
+        else:  # the last N bytes
+            start = max(0, size - int(last))
+        if start >= size or start > end:
+            return Response(
+                status_code=416, headers={"Content-Range": f"bytes */{size}", **headers}
+            )
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(end - start + 1)
+    if size == 0 or request.method == "HEAD":  # HEAD: the headers of the GET, no body
+        return Response(b"", status_code=status, media_type=media_type, headers=headers)
+    return StreamingResponse(
+        store.iter_range(ref, start, end),
+        status_code=status,
+        media_type=media_type,
+        headers=headers,
     )
 
 
@@ -415,9 +478,15 @@ def cancel_video(video_id: str, state: StateDep, session_factory: SessionFactory
     responses=error_responses(409),
 )
 def delete_video(video_id: str, state: StateDep, session_factory: SessionFactoryDep) -> Response:
+    store = state.vidigest.store
     with db_session_context(session_factory) as session:
         video = VideoService(session).delete(video_id)
-    # every API registration stores its file (a path's too); one registered in place is kept
-    if video.media_path:
-        remove_stored_media(state.settings.storage_dir, video.media_path)
+        # every API registration stores its file (a path's too); one registered in place is
+        # kept. Queued in the delete's transaction: a store that is down delays it, no more
+        queued = queue_deletion(session, store, video.media_path)
+    if queued is not None:
+        try:
+            purge_one(session_factory, store, queued.id)
+        except Exception:  # the video is deleted; its file stays queued for the sweeper
+            log.exception("media deletion %d: left to the sweeper", queued.id)
     return Response(status_code=204)

@@ -105,7 +105,7 @@ class VideoService:
     def register(
         self,
         *,
-        media_path: Path,
+        media_path: str | Path,
         source_type: str,
         source_uri: str,
         filename: str | None = None,
@@ -115,17 +115,22 @@ class VideoService:
         speakers: str | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        size_bytes: int | None = None,
         task: str | None = None,
         content_sha256: str | None = None,
     ) -> Video:
         """Video row + first status entry + `video.registered`, in the caller's transaction.
+        `media_path` is the media store's reference (a path, or `s3://bucket/key`).
         `speakers` ("auto", "off", a count; None: the worker's setting) and its bounds are
         checked here (ValueError), so that no worker receives a choice it cannot meet."""
         speakers = _speaker_choice(speakers, min_speakers, max_speakers)
-        size = media_path.stat().st_size if media_path.is_file() else None
+        size = size_bytes
+        if size is None and not str(media_path).startswith("s3://"):
+            local = Path(media_path)
+            size = local.stat().st_size if local.is_file() else None
         video = self._create(
             VideoStatus.REGISTERED,
-            filename=filename or media_path.name,
+            filename=filename or Path(media_path).name,
             source_type=source_type,
             source_uri=source_uri,
             media_path=str(media_path),
@@ -179,7 +184,7 @@ class VideoService:
         self.status_log.log_status_change(video.id, status)
         return video
 
-    def complete_download(self, video_id: str, media_path: Path, size: int) -> Video:
+    def complete_download(self, video_id: str, media_path: str | Path, size: int) -> Video:
         """DOWNLOADING -> REGISTERED with the downloaded file, and `video.registered`, in the
         caller's transaction (VideoStateError if the video is not DOWNLOADING any more)."""
         self.transition(

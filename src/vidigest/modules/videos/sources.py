@@ -1,7 +1,8 @@
 """Where a video comes from, made safe: a streamed multipart upload, a file under an allowed
 server-side root, or an http(s) URL on a public address.
 
-Each one ends as a file in its own directory under the storage directory, ready for
+Each one ends as a file in the media store (`vidigest.storage`: a directory of its own under
+the local storage directory, or an object in the bucket), ready for
 `VideoService.register()`: what was checked is what the workers read and `/media` serves, even if
 the original is replaced later. Nothing here holds a whole file in memory, and no error message
 carries a server path.
@@ -25,13 +26,15 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from vidigest.common.exceptions import StorageError, StorageUnavailableError
 from vidigest.http.errors import ApiError, ErrorCode
+from vidigest.storage import LocalStore, MediaStore, MediaWriter
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +139,32 @@ def storage_failure(exc: OSError) -> ApiError:
     return ApiError(ErrorCode.STORAGE_ERROR, "the server could not store the file")
 
 
-def remove_stored_media(storage_dir: Path, media_path: str) -> bool:
-    """Delete the directory holding `media_path` if it is one of ours (inside storage_dir);
-    a file registered in place (by the CLI) belongs to its owner and stays. True if something
-    was removed."""
-    root = storage_dir.resolve()
-    folder = Path(media_path).resolve().parent
-    if folder == root or not folder.is_relative_to(root):
+def as_store(store: MediaStore | Path) -> MediaStore:
+    """A store; a bare directory is the local store of that directory."""
+    return LocalStore(store) if isinstance(store, Path) else store
+
+
+def store_failure(exc: StorageError) -> ApiError:
+    """What the client is told when the media store fails: unavailable (503, try again) or
+    refused (500), without bucket keys or paths (the log has them)."""
+    log.warning("the media store failed: %s", exc)
+    if isinstance(exc, StorageUnavailableError):
+        return ApiError(ErrorCode.BUSY, "the media store is unavailable; try again shortly")
+    return ApiError(ErrorCode.STORAGE_ERROR, "the server could not store the file")
+
+
+def remove_stored_media(store: MediaStore | Path, media_path: str) -> bool:
+    """Delete `media_path` if the store wrote it; a file registered in place (by the CLI)
+    belongs to its owner and stays. True if it was ours and is gone; False if it is not ours
+    or the store could not delete it now (the caller keeps it to retry)."""
+    store = as_store(store)
+    if not media_path or not store.owns(media_path):
         return False
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        store.delete(media_path)
+    except StorageError as exc:
+        log.warning("could not delete a stored file now: %s", exc)
+        return False
     return True
 
 
@@ -153,7 +173,7 @@ def remove_stored_media(storage_dir: Path, media_path: str) -> bool:
 
 @dataclass
 class ReceivedUpload:
-    path: Path  # the stored file (its name fits a directory entry)
+    ref: str  # the stored file's reference in the media store (its name fits a directory entry)
     filename: str  # the name users see: the client's own (`display_name`), not cut by bytes
     size: int
     fields: dict[str, str] = field(default_factory=dict)
@@ -161,6 +181,11 @@ class ReceivedUpload:
     sha256: str | None = None  # of the uploaded bytes, computed while they were stored
     # fields a form may repeat ("timestamp_granularities[]"), every value in order
     lists: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        """The stored file, for a local store."""
+        return Path(self.ref)
 
 
 @dataclass
@@ -183,12 +208,12 @@ class _UploadWriter:
 
     def __init__(
         self,
-        storage_dir: Path,
+        store: MediaStore,
         max_bytes: int,
         fields: Collection[str],
         repeated: Collection[str] = (),
     ) -> None:
-        self.storage_dir = storage_dir
+        self.store = store
         self.max_bytes = max_bytes
         self.repeated = frozenset(repeated)
         self.allowed = frozenset(fields) | self.repeated
@@ -200,8 +225,8 @@ class _UploadWriter:
         self._part = _Part()
         self._header_field = bytearray()
         self._header_value = bytearray()
-        self._dir: Path | None = None  # created for the file part; removed by discard()
-        self._file: IO[bytes] | None = None
+        self._file: MediaWriter | None = None  # the file part being stored; aborted by discard()
+        self._stored: str | None = None  # committed: deleted by discard()
         self.finished = False
 
     def callbacks(self) -> dict[str, Any]:
@@ -251,12 +276,10 @@ class _UploadWriter:
             raw = options.get(b"filename")
             self._part.filename = display_name(raw.decode("utf-8", "replace") if raw else None)
             try:
-                self._dir = new_storage_dir(self.storage_dir)
-                target = self._dir / storage_name(self._part.filename)
-                self._file = target.open("wb")
+                self._file = self.store.writer(storage_name(self._part.filename))
             except OSError as exc:
                 raise storage_failure(exc) from exc
-            self.upload = ReceivedUpload(target, self._part.filename, 0)
+            self.upload = ReceivedUpload(self._file.ref, self._part.filename, 0)
 
     def _data(self, data: bytes, start: int, end: int) -> None:
         self._part.size += end - start
@@ -275,7 +298,7 @@ class _UploadWriter:
 
     def _part_end(self) -> None:
         if self._file is not None and self.upload is not None:
-            self._file.close()
+            self.upload.ref = self._stored = self._file.commit()
             self._file = None
             self.upload.size = self._part.size
             self.upload.sha256 = self._hash.hexdigest()
@@ -289,16 +312,13 @@ class _UploadWriter:
     def _end(self) -> None:
         self.finished = True
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
     def discard(self) -> None:
-        self.close()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        if self._file is not None:
+            self._file.abort()
+            self._file = None
+        if self._stored is not None:
+            remove_stored_media(self.store, self._stored)
+            self._stored = None
         self.upload = None
 
 
@@ -306,17 +326,18 @@ async def receive_multipart(
     content_type: str,
     content_length: str | None,
     chunks: AsyncIterator[bytes],
-    storage_dir: Path,
+    store: MediaStore | Path,
     max_bytes: int,
     fields: Collection[str] = (),
     repeated: Collection[str] = (),
 ) -> ReceivedUpload:
-    """Stream a multipart/form-data body: the part named "file" is written to a new directory
-    under `storage_dir` chunk by chunk; over `max_bytes` the upload stops with 413. Text
-    fields other than `fields` are refused (422) as soon as their headers are read, and reading
-    stops at the closing boundary: nothing the client adds after it is read. Fields in
-    `repeated` may come several times (each value is kept, in `lists`); the sha256 of the file's
-    bytes is computed as they are written (`sha256`)."""
+    """Stream a multipart/form-data body: the part named "file" is written to the media store
+    chunk by chunk (a bucket: a multipart upload, one part in memory at most); over
+    `max_bytes` the upload stops with 413 and nothing is left stored. Text fields other than
+    `fields` are refused (422) as soon as their headers are read, and reading stops at the
+    closing boundary: nothing the client adds after it is read. Fields in `repeated` may come
+    several times (each value is kept, in `lists`); the sha256 of the file's bytes is computed
+    as they are written (`sha256`)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
@@ -324,7 +345,7 @@ async def receive_multipart(
     body_limit = max_bytes + MULTIPART_OVERHEAD
     if content_length is not None and content_length.isdigit() and int(content_length) > body_limit:
         raise too_large(max_bytes)
-    writer = _UploadWriter(storage_dir, max_bytes, fields, repeated)
+    writer = _UploadWriter(as_store(store), max_bytes, fields, repeated)
     try:
         parser = MultipartParser(
             boundary,
@@ -347,10 +368,16 @@ async def receive_multipart(
     except OSError as exc:  # writing the file
         writer.discard()
         raise storage_failure(exc) from exc
-    except Exception as exc:  # the parser's own errors: malformed body
+    except StorageError as exc:  # the bucket
+        writer.discard()
+        raise store_failure(exc) from exc
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # cancelled (client gone): nothing left behind
+            writer.discard()
+            raise
+        # the parser's own errors: malformed body
         writer.discard()
         raise ApiError(ErrorCode.VALIDATION_ERROR, f"malformed multipart body: {exc}") from exc
-    writer.close()
     upload = writer.upload
     if upload is None or not writer.finished:
         writer.discard()
@@ -438,9 +465,31 @@ def _link_open_file(fd: int, target: Path) -> None:
         os.close(directory)
 
 
-def _store_descriptor(fd: int, storage_dir: Path, name: str) -> Path:
-    """Put the file open at `fd` into a new storage directory as `name`: a hard link to that
-    very inode when the file system allows it (free, instant), else a copy read from `fd`."""
+def _store_descriptor(fd: int, store: MediaStore, name: str) -> str:
+    """Put the file open at `fd` into the media store as `name`: for a local store a hard
+    link to that very inode when the file system allows it (free, instant), else a copy read
+    from `fd` (streamed into the bucket for a bucket store)."""
+    if isinstance(store, LocalStore):
+        return str(_store_descriptor_locally(fd, store.root, name))
+    writer = store.writer(name)
+    try:
+        offset = 0
+        while chunk := os.pread(fd, 4 * CHUNK, offset):
+            writer.write(chunk)
+            offset += len(chunk)
+        return writer.commit()
+    except OSError as exc:
+        writer.abort()
+        raise storage_failure(exc) from exc
+    except StorageError as exc:
+        writer.abort()
+        raise store_failure(exc) from exc
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _store_descriptor_locally(fd: int, storage_dir: Path, name: str) -> Path:
     try:
         target_dir = new_storage_dir(storage_dir)
     except OSError as exc:
@@ -464,7 +513,7 @@ def _store_descriptor(fd: int, storage_dir: Path, name: str) -> Path:
     return target
 
 
-def store_server_file(raw: str, roots: list[Path], storage_dir: Path) -> ReceivedUpload:
+def store_server_file(raw: str, roots: list[Path], store: MediaStore | Path) -> ReceivedUpload:
     """Register-time half of a server path: check `raw` (`resolve_server_path`), open it
     beneath its root without following links (`open_beneath`), require a regular file, and keep
     that opened file in the storage directory (`_store_descriptor`).
@@ -484,7 +533,7 @@ def store_server_file(raw: str, roots: list[Path], storage_dir: Path) -> Receive
         if not stat.S_ISREG(info.st_mode):
             raise ApiError(ErrorCode.NOT_FOUND, "no such file under the allowed roots")
         name = readable(path.name)
-        target = _store_descriptor(fd, storage_dir, storage_name(name, default="media"))
+        target = _store_descriptor(fd, as_store(store), storage_name(name, default="media"))
     finally:
         os.close(fd)
     return ReceivedUpload(target, name, info.st_size, origin=readable(str(path)))
@@ -702,7 +751,7 @@ Progress = Callable[[int, int | None], None]  # (bytes so far, declared length o
 
 def fetch_url(
     raw_url: str,
-    storage_dir: Path,
+    store: MediaStore | Path,
     *,
     max_bytes: int,
     timeout: float,
@@ -711,8 +760,8 @@ def fetch_url(
     progress: Progress | None = None,
     filename: str | None = None,
 ) -> ReceivedUpload:
-    """Download `raw_url` into a new directory under `storage_dir` (as `filename`, by default
-    the name the final URL ends with).
+    """Download `raw_url` into the media store (as `filename`, by default the name the final
+    URL ends with), streamed: a bucket gets a multipart upload, aborted if the download fails.
 
     Every hop (the URL and each redirect) is resolved and checked against `allowed` before
     connecting, and the connection goes to the checked address (the host name travels in the
@@ -724,7 +773,8 @@ def fetch_url(
     url = parse_url(raw_url)
     own_guard = guard is None
     guard = guard or DownloadGuard(timeout)
-    target_dir = new_storage_dir(storage_dir)
+    store = as_store(store)
+    writer: MediaWriter | None = None
     try:
         with httpx.Client(follow_redirects=False, trust_env=False) as client:
             for _hop in range(MAX_REDIRECTS + 1):
@@ -755,32 +805,35 @@ def fetch_url(
                     length = int(declared) if declared.isdigit() else None
                     if length is not None and length > max_bytes:
                         raise too_large(max_bytes)
-                    target = target_dir / storage_name(filename or _url_filename(url))
+                    name = storage_name(filename or _url_filename(url))
+                    writer = store.writer(name)
                     size = 0
-                    with target.open("wb") as out:
-                        # each network read as it comes (no chunk size: httpx would wait to
-                        # fill it), the deadline checked between reads
-                        for chunk in response.iter_raw():
-                            guard.check()
-                            size += len(chunk)
-                            if size > max_bytes:
-                                raise too_large(max_bytes)
-                            out.write(chunk)
-                            if progress is not None:
-                                progress(size, length)
+                    # each network read as it comes (no chunk size: httpx would wait to
+                    # fill it), the deadline checked between reads
+                    for chunk in response.iter_raw():
+                        guard.check()
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise too_large(max_bytes)
+                        writer.write(chunk)
+                        if progress is not None:
+                            progress(size, length)
                     guard.check()  # a connection cut at the deadline may look like its end
-                    return ReceivedUpload(target, target.name, size)
+                    ref = writer.commit()
+                    writer = None
+                    return ReceivedUpload(ref, name, size)
             raise ApiError(ErrorCode.BAD_URL, f"more than {MAX_REDIRECTS} redirects")
     except ApiError:
-        shutil.rmtree(target_dir, ignore_errors=True)
         raise
+    except StorageError as exc:
+        raise store_failure(exc) from exc
     except httpx.TimeoutException as exc:
-        shutil.rmtree(target_dir, ignore_errors=True)
         raise ApiError(ErrorCode.TIMEOUT, f"the download took longer than {timeout:g}s") from exc
     except (httpx.HTTPError, OSError) as exc:
-        shutil.rmtree(target_dir, ignore_errors=True)
         guard.check()  # the guard cut the connection: say why
         raise ApiError(ErrorCode.BAD_URL, f"download failed: {type(exc).__name__}") from exc
     finally:
+        if writer is not None:  # not committed: nothing left behind
+            writer.abort()
         if own_guard:
             guard.close()
