@@ -151,7 +151,7 @@ def main() -> None:
             row(path.name, "faster-whisper alone (base)", base, base, f"{base_rss:.0f}")
             for label, extra in (
                 ("vidigest process, no spk", {"VIDIGEST_SPEAKERS": "off"}),
-                ("vidigest process", {}),
+                ("vidigest process, speakers", {}),
             ):
                 wall, cpu, rss = measure(
                     [

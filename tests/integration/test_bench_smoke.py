@@ -30,7 +30,15 @@ RATIO_ROW = re.compile(r"\s\d+\.\d{2,3}(\s|$)")
                 "handler+inbox+outbox, no-op, 1 transaction/msg",
             ],
         ),
-        ("pipeline.py", ["faster-whisper alone (base)", "vidigest process", "through Kafka"]),
+        (
+            "pipeline.py",
+            [
+                "faster-whisper alone (base)",
+                "vidigest process, no spk",
+                "vidigest process, speakers",
+                "through Kafka",
+            ],
+        ),
         ("api.py", ["GET /health/live (baseline)", "GET /videos/{id}/transcript"]),
         ("storage.py", ["write", "copy", "range"]),
         (
