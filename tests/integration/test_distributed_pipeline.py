@@ -23,6 +23,7 @@ from vidigest.messaging.models import OutboxEvent
 from vidigest.messaging.relay import OutboxRelay
 from vidigest.messaging.transport import Message
 from vidigest.providers.kafka.producer import KafkaPublisher
+from vidigest.workers import PROCESSES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -195,7 +196,10 @@ def test_run_all_restarts_a_dead_child_and_stops_cleanly(
     cluster: Cluster, clips: list[Path]
 ) -> None:
     supervisor = cluster.start("run-all", "--grace", "20", name="run-all", metrics=False)
-    cluster.wait_until(lambda: len(child_pids(supervisor.popen.pid)) == 4, 30, "four children")
+    every = len(PROCESSES)  # one process per stage, the relay, the webhook dispatcher
+    cluster.wait_until(
+        lambda: len(child_pids(supervisor.popen.pid)) == every, 30, f"{every} children"
+    )
     (relay_pid,) = [p for p in child_pids(supervisor.popen.pid) if "relay" in child_command(p)]
     os.kill(relay_pid, signal.SIGKILL)
     cluster.wait_until(
