@@ -192,6 +192,14 @@ def child_command(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
+def gone(pid: int) -> bool:
+    """Exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        return "zombie" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+
+
 def test_run_all_restarts_a_dead_child_and_stops_cleanly(
     cluster: Cluster, clips: list[Path]
 ) -> None:
@@ -210,7 +218,18 @@ def test_run_all_restarts_a_dead_child_and_stops_cleanly(
     assert cluster.status(video_id) == "COMPLETED"
     children = child_pids(supervisor.popen.pid)
     assert cluster.stop(supervisor, signal.SIGTERM, timeout=60) == 0
-    for pid in children:  # every child is gone too
-        assert (
-            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
-        )
+    assert all(gone(pid) for pid in children)  # every child is gone too
+
+
+def test_run_all_killed_hard_leaves_no_orphan_workers(cluster: Cluster) -> None:
+    """SIGKILL (or the OOM killer) gives the supervisor no chance to stop its children; they
+    must notice and stop by themselves rather than work on unsupervised."""
+    supervisor = cluster.start("run-all", name="run-all", metrics=False)
+    every = len(PROCESSES)
+    cluster.wait_until(
+        lambda: len(child_pids(supervisor.popen.pid)) == every, 30, f"{every} children"
+    )
+    children = child_pids(supervisor.popen.pid)
+    supervisor.popen.kill()  # the supervisor only: its children share its process group
+    supervisor.popen.wait(10)
+    cluster.wait_until(lambda: all(gone(pid) for pid in children), 60, "the children to exit")

@@ -3,6 +3,7 @@ line, sharing one PostgreSQL database and one Kafka-protocol broker."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -110,8 +111,12 @@ class Cluster:
             command += ["--metrics-port", str(port)]
         log = self.work_dir / f"{name}-{len(self.procs)}.log"
         with log.open("wb") as sink:
-            popen = subprocess.Popen(
-                command, env={**self.env, **(env or {})}, stdout=sink, stderr=subprocess.STDOUT
+            popen = subprocess.Popen(  # a process group of its own: close() kills what it spawned
+                command,
+                env={**self.env, **(env or {})},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         proc = Proc(name, popen, log, port)
         self.procs.append(proc)
@@ -170,8 +175,10 @@ class Cluster:
         return proc.popen.wait(timeout)
 
     def close(self) -> None:
+        """Kill every process started here and whatever they spawned (run-all's children):
+        nothing may go on working on the shared database after the test."""
         for proc in self.procs:
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait(10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait(10)
         self.database.dispose()
