@@ -12,7 +12,10 @@ busy machine slows every run alike; wall time is the median over the rounds:
   whole file at once, no windows: the baseline.
 - windowed, sequential: `WhisperTranscriber(batch_size=1)`, 300 s windows.
 - windowed, batched: `WhisperTranscriber(batch_size=N)` (BatchedInferencePipeline in each
-  window), for each N of --batch.
+  window), for each N of --batch; a short file's windows are split into smaller batches so
+  that its progress moves (asr_progress_steps, 4 by default).
+- with --whole-windows, also "batched N, whole": the same with `progress_steps=1` (each window
+  in batches of N, progress once per batch): what the smaller batches cost.
 
 Inputs: held-out narrated talks (`scripts/build_talks.py`, espeak-ng; built once into
 --talk-dir with their reference text) and the real-speech sets of bench/asr_eval.py (LibriVox).
@@ -62,6 +65,9 @@ def main() -> None:
     parser.add_argument("--no-librivox", action="store_true", help="only the talks")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", default="8", help="batch sizes of the batched rows")
+    parser.add_argument(
+        "--whole-windows", action="store_true", help="also each batched row with progress_steps=1"
+    )
     parser.add_argument("--model", default="fast")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--device", default="cpu")
@@ -74,13 +80,14 @@ def main() -> None:
     sets = inputs([t for t in args.talks.split(",") if t], args.talk_dir, not args.no_librivox)
     batches = [int(b) for b in args.batch.split(",")]
 
-    def transcriber(batch: int) -> WhisperTranscriber:
+    def transcriber(batch: int, steps: int = 4) -> WhisperTranscriber:
         t = WhisperTranscriber(
             args.model,
             device=args.device,
             compute_type=args.compute_type,
             beam_size=args.beam,
             batch_size=batch,
+            progress_steps=steps,
             data_dir=args.talk_dir / "data",
         )
         if shared is not None:
@@ -102,6 +109,9 @@ def main() -> None:
         t = transcriber(batch)
         label = "windowed, sequential" if batch == 1 else f"windowed, batched {batch}"
         runs.append((label, lambda path, t=t: t.transcribe(path).text))
+        if batch > 1 and args.whole_windows:
+            whole = transcriber(batch, steps=1)
+            runs.append((f"{label}, whole", lambda path, t=whole: t.transcribe(path).text))
 
     print(
         f"model {shared.model_name}, {args.device} {shared.compute_type}, beam {args.beam}, "

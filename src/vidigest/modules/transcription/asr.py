@@ -24,6 +24,7 @@ from vidigest.config import Settings
 from vidigest.media.probe import check_duration, probe_media
 from vidigest.modules.transcription.alignment import align_words
 from vidigest.modules.transcription.audio import SAMPLE_RATE, iter_audio
+from vidigest.modules.transcription.batching import batches_per_window, pipeline_class
 from vidigest.modules.transcription.kernels import pin_cpu_kernels
 from vidigest.modules.transcription.language import check_language, detect_language
 from vidigest.modules.transcription.model_files import FAST, ResolvedModel, resolve_model
@@ -86,6 +87,7 @@ class WhisperTranscriber:
         threads: int = 0,
         beam_size: int = 5,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        progress_steps: int = 4,
         window_seconds: float = 300.0,
         guard_seconds: float | None = None,
         data_dir: Path | None = None,
@@ -102,6 +104,9 @@ class WhisperTranscriber:
         if batch_size < 1:
             raise ValueError("need batch_size >= 1")
         self.batch_size = batch_size  # VAD chunks decoded at once; 1: one after the other
+        if progress_steps < 1:
+            raise ValueError("need progress_steps >= 1")
+        self.progress_steps = progress_steps  # reports a short file's batched decoding makes
         self.data_dir = data_dir  # where "accurate" is joined; other models do not need it
         self.cpu_isa = cpu_isa
         self.max_media_seconds = max_media_seconds  # the audio one file may hold; 0: no limit
@@ -129,6 +134,7 @@ class WhisperTranscriber:
             threads=settings.asr_threads,
             beam_size=settings.asr_beam_size,
             batch_size=settings.asr_batch_size,
+            progress_steps=settings.asr_progress_steps,
             window_seconds=settings.asr_window_seconds,
             data_dir=settings.data_dir,
             cpu_isa=settings.asr_cpu_isa,
@@ -278,6 +284,9 @@ class WhisperTranscriber:
         exhausted = False
         out = Accumulator(first_index, previous_end if previous_end is not None else start_at)
         heard = _Heard(progress, limit=info.duration or None)
+        batches = batches_per_window(
+            info.duration, self.window_seconds - self.guard_seconds, self.progress_steps
+        )
         try:
             while True:
                 # one sample more than a window: is this window the last one?
@@ -308,6 +317,7 @@ class WhisperTranscriber:
                             audio,
                             language_now,
                             task,
+                            batches=batches,
                             on_segment=heard.within(
                                 offset / sr,
                                 (offset + audio.size) / sr - (0.0 if last else self.guard_seconds),
@@ -376,11 +386,13 @@ class WhisperTranscriber:
         audio: Audio,
         language: str,
         task: Task = "transcribe",
+        batches: int = 1,
         on_segment: Callable[[float], None] | None = None,
     ) -> list[RawSegment]:
         """The segments of one window (times relative to it). `on_segment` hears the end of each
         segment as it is decoded (progress within the window: the sequential decoder yields
-        segment by segment, the batched one batch by batch).
+        segment by segment, the batched one batch by batch, in at least `batches` batches:
+        see batching.py).
 
         batch_size > 1: faster-whisper's BatchedInferencePipeline. Its VAD (speech chunks of at
         most 30 s, split at silences of 160 ms) cuts the window into chunks that are decoded
@@ -391,9 +403,7 @@ class WhisperTranscriber:
         would leak state between windows and threads. batch_size 1: the sequential decoder.
         """
         if self.batch_size > 1:
-            from faster_whisper import BatchedInferencePipeline
-
-            segments, _info = BatchedInferencePipeline(model).transcribe(
+            segments, _info = pipeline_class()(model, batches).transcribe(
                 audio,
                 language=language,
                 task=task,
