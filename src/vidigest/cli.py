@@ -263,11 +263,10 @@ def videos_list(
     sort: Annotated[str, typer.Option(help="Column and direction.")] = "created_at DESC",
 ) -> None:
     """List registered videos."""
-    from vidigest.app import open_database
     from vidigest.database.repository import GenericRepository
     from vidigest.modules.videos.models import Video
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     with database.session() as session:
         filters = {"status": status.value} if status else None
         videos = GenericRepository(session, Video).find_all(filters, order_by=sort, limit=limit)
@@ -284,10 +283,9 @@ def videos_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one video: status, error, status history and summary."""
-    from vidigest.app import open_database
     from vidigest.export import describe_video
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     description = describe_video(database.session_factory, video_id)
     if as_json:
         out.print_json(json.dumps(description, default=str))
@@ -304,14 +302,63 @@ def videos_show(
         out.print(Markdown(description["summary"]))
 
 
+@videos_app.command("cancel")
+def videos_cancel(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
+    """Stop processing a video: it becomes FAILED "cancelled by the user" (then retry or
+    delete it). The worker busy with it stops at its next check."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.videos.service import VideoService
+
+    _, database = _open()
+    with db_session_context(database.session_factory) as session:
+        video = VideoService(session).cancel(video_id)
+        out.print(f"{video.id}  {video.status}: {video.error}", markup=False)
+
+
+@videos_app.command("retry")
+def videos_retry(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
+    """Queue a FAILED video again, from the start (what it had is cleared)."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.videos.service import VideoService
+
+    _, database = _open()
+    with db_session_context(database.session_factory) as session:
+        service = VideoService(session)
+        current = service.get(video_id)
+        if current.source_type == "url" and not current.media_path:
+            raise VidigestError(
+                f"video {video_id} failed before its download finished: retry it through the "
+                f"API (POST /videos/{video_id}/retry), whose server downloads it"
+            )
+        video = service.retry(video_id)
+        out.print(f"{video.id}  {video.status}: the workers take it from here")
+
+
+@videos_app.command("delete")
+def videos_delete(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
+    """Delete a COMPLETED or FAILED video: its rows and the media file vidigest stored."""
+    from vidigest.database.session import db_session_context
+    from vidigest.modules.videos.media_files import purge_one, queue_deletion
+    from vidigest.modules.videos.service import VideoService
+    from vidigest.storage import open_store
+
+    settings, database = _open()
+    store = open_store(settings)
+    with db_session_context(database.session_factory) as session:
+        video = VideoService(session).delete(video_id)
+        queued = queue_deletion(session, store, video.media_path)
+    if queued is not None and not purge_one(database.session_factory, store, queued.id):
+        out.print("the media file stays queued for deletion (the store did not answer)")
+    out.print(f"deleted {video_id}")
+
+
 @speakers_app.command("list")
 def speakers_list(video_id: Annotated[str, typer.Argument(help="The video id.")]) -> None:
     """List the speakers of a video: label, name, talk time."""
-    from vidigest.app import open_database
     from vidigest.database.session import db_session_context
     from vidigest.modules.speakers.service import SpeakerService
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         speakers = SpeakerService(session).of_video(video_id)
     if not speakers:
@@ -331,11 +378,10 @@ def speakers_rename(
     name: Annotated[str, typer.Argument(help='The name; "" gives back "Speaker N".')],
 ) -> None:
     """Name a speaker of a video; every export and search result shows the name."""
-    from vidigest.app import open_database
     from vidigest.database.session import db_session_context
     from vidigest.modules.speakers.service import SpeakerService
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     try:
         with db_session_context(database.session_factory) as session:
             info = SpeakerService(session).rename(video_id, label, name if name.strip() else None)
@@ -347,11 +393,10 @@ def speakers_rename(
 @voices_app.command("list")
 def voices_list() -> None:
     """List the voice profiles (names; embeddings are never shown)."""
-    from vidigest.app import open_database
     from vidigest.database.session import db_session_context
     from vidigest.modules.speakers.service import VoiceProfileService
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         voices = VoiceProfileService(session).all()
     table = Table("id", "name", "from video", "speaker", "saved")
@@ -373,11 +418,10 @@ def voices_save(
     name: Annotated[str, typer.Argument(help="The name later videos show for this voice.")],
 ) -> None:
     """Save a speaker's voice (its embedding, never audio) under NAME."""
-    from vidigest.app import open_database
     from vidigest.database.session import db_session_context
     from vidigest.modules.speakers.service import VoiceProfileService
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     try:
         with db_session_context(database.session_factory) as session:
             voice = VoiceProfileService(session).save(video_id, label, name)
@@ -389,11 +433,10 @@ def voices_save(
 @voices_app.command("delete")
 def voices_delete(voice_id: Annotated[str, typer.Argument(help="The voice profile's id.")]) -> None:
     """Delete a voice profile (names it gave to earlier videos stay)."""
-    from vidigest.app import open_database
     from vidigest.database.session import db_session_context
     from vidigest.modules.speakers.service import VoiceProfileService
 
-    database = open_database(_settings(), migrate=_settings().embedded)
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         VoiceProfileService(session).delete(voice_id)
     out.print(f"deleted {voice_id}")
@@ -414,14 +457,8 @@ def _resummarize(settings: Settings) -> None:
     out.print("summary updated")
 
 
-def _edits() -> tuple[Settings, Database]:
-    from vidigest.app import open_database
-
-    settings = _settings()
-    return settings, open_database(settings, migrate=settings.embedded)
-
-
-def _webhooks() -> tuple[Settings, Any]:
+def _open() -> tuple[Settings, Database]:
+    """The settings and their database (embedded: migrated first, as `serve` would)."""
     from vidigest.app import open_database
 
     settings = _settings()
@@ -434,7 +471,7 @@ def transcript_show(video_id: Annotated[str, typer.Argument(help="The video id."
     from vidigest.database.session import db_session_context
     from vidigest.modules.transcription.editing import TranscriptEditService
 
-    _, database = _edits()
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         revision, segments = TranscriptEditService(session).segments(video_id)
     table = Table("#", "version", "start", "speaker", "text", title=f"revision {revision}")
@@ -465,7 +502,7 @@ def transcript_edit(
 
     if text is None and speaker is None:
         raise VidigestError("give the corrected text, --speaker, or both")
-    settings, database = _edits()
+    settings, database = _open()
     with db_session_context(database.session_factory) as session:
         edits = TranscriptEditService(session)
         if version is None:
@@ -496,7 +533,7 @@ def transcript_replace(
     from vidigest.database.session import db_session_context
     from vidigest.modules.transcription.editing import TranscriptEditService
 
-    settings, database = _edits()
+    settings, database = _open()
     with db_session_context(database.session_factory) as session:
         result = TranscriptEditService(session).replace(
             video_id,
@@ -523,7 +560,7 @@ def transcript_history(
     from vidigest.database.session import db_session_context
     from vidigest.modules.transcription.editing import TranscriptEditService
 
-    _, database = _edits()
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         versions = TranscriptEditService(session).history(video_id, segment)
     table = Table("version", "source", "at", "speaker", "text")
@@ -547,7 +584,7 @@ def transcript_export(
     suffix = output.suffix.lower()
     if suffix not in (".docx", ".pdf"):
         raise VidigestError("the output file must end in .docx or .pdf")
-    _, database = _edits()
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         title = VideoService(session).get(video_id).filename
         transcript = TranscriptService(session).load(video_id)
@@ -581,7 +618,7 @@ def webhooks_add(
     from vidigest.modules.webhooks.egress import check_receiver
     from vidigest.modules.webhooks.service import DEFAULT_EVENTS, WebhookService
 
-    settings, database = _webhooks()
+    settings, database = _open()
     check_receiver(url, settings.webhook_network_list)
     known = [e.value for e in WebhookEventType]
     unknown = [e for e in event or () if e not in known]
@@ -599,7 +636,7 @@ def webhooks_list() -> None:
     from vidigest.database.session import db_session_context
     from vidigest.modules.webhooks.service import WebhookService
 
-    _, database = _webhooks()
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         table = Table("id", "url", "events", "enabled", "created")
         for e in WebhookService(session).endpoints():
@@ -635,7 +672,7 @@ def _webhook_change(endpoint_id: str, action: str, keep_previous_hours: float = 
     from vidigest.database.session import db_session_context
     from vidigest.modules.webhooks.service import WebhookService
 
-    _, database = _webhooks()
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         service = WebhookService(session)
         if action == "rotate-secret":
@@ -654,7 +691,7 @@ def webhooks_deliveries(
     from vidigest.database.session import db_session_context
     from vidigest.modules.webhooks.service import WebhookService
 
-    _, database = _webhooks()
+    _, database = _open()
     with db_session_context(database.session_factory) as session:
         table = Table("webhook-id", "event", "video", "status", "attempts", "last answer")
         for d in WebhookService(session).deliveries(endpoint_id, limit=limit):
