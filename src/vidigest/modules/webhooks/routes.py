@@ -19,7 +19,7 @@ from vidigest.modules.webhooks.schemas import (
     EndpointRequest,
     EndpointWithSecret,
 )
-from vidigest.modules.webhooks.service import WebhookService
+from vidigest.modules.webhooks.service import DeliveryStatus, WebhookService
 
 router = APIRouter(tags=["webhooks"])
 
@@ -119,7 +119,7 @@ def delete_endpoint(endpoint_id: EndpointId, session: SessionDep) -> Response:
 def list_deliveries(
     endpoint_id: EndpointId,
     session: SessionDep,
-    status: Literal["pending", "delivered", "dead"] | None = None,
+    status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryList:
     deliveries = WebhookService(session).deliveries(endpoint_id, status=status, limit=limit)
@@ -134,7 +134,7 @@ def list_deliveries(
 def video_deliveries(
     session: SessionDep,
     video_id: Annotated[str, Query(pattern=ID_PATTERN)],
-    status: Literal["pending", "delivered", "dead"] | None = None,
+    status: DeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryList:
     deliveries = WebhookService(session).deliveries(video_id=video_id, status=status, limit=limit)

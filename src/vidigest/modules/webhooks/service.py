@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ DEFAULT_EVENTS = (WebhookEventType.VIDEO_COMPLETED, WebhookEventType.VIDEO_FAILE
 _DELIVERY_NAMESPACE = uuid.UUID("6f1c1d3e-4b8a-5d2e-9a57-1c0de5e1b001")
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+DeliveryStatus = Literal["pending", "delivered", "dead"]
 
 
 def delivery_id(event_id: str, endpoint_id: str) -> str:
@@ -193,7 +195,7 @@ class WebhookService:
         endpoint_id: str | None = None,
         *,
         video_id: str | None = None,
-        status: str | None = None,
+        status: DeliveryStatus | None = None,
         limit: int = 50,
     ) -> list[WebhookDelivery]:
         """Newest first: an endpoint's, or a video's (its callback_url's included)."""
@@ -208,10 +210,14 @@ class WebhookService:
         query = query.order_by(WebhookDelivery.created_at.desc()).limit(limit)
         return list(self.session.scalars(query))
 
-    def delivery(self, delivery_id: str) -> DeliveryLog:
+    def _delivery(self, delivery_id: str) -> WebhookDelivery:
         delivery = self.session.get(WebhookDelivery, delivery_id)
         if delivery is None:
             raise ApiError(ErrorCode.NOT_FOUND, f"no webhook delivery {delivery_id!r}")
+        return delivery
+
+    def delivery(self, delivery_id: str) -> DeliveryLog:
+        delivery = self._delivery(delivery_id)
         attempts = self.session.scalars(
             select(WebhookAttempt)
             .where(WebhookAttempt.delivery_id == delivery_id)
@@ -222,9 +228,7 @@ class WebhookService:
     def redeliver(self, delivery_id: str) -> WebhookDelivery:
         """Send a delivery again (a dead one, or a delivered one the receiver lost): same
         webhook-id, attempts counted on from where they were."""
-        delivery = self.session.get(WebhookDelivery, delivery_id)
-        if delivery is None:
-            raise ApiError(ErrorCode.NOT_FOUND, f"no webhook delivery {delivery_id!r}")
+        delivery = self._delivery(delivery_id)
         delivery.status = PENDING
         delivery.next_attempt_at = utcnow()
         self.session.flush()
