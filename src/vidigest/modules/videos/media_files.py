@@ -56,22 +56,7 @@ def purge(session_factory: SessionFactory, store: MediaStore, *, limit: int = 10
                 select(MediaDeletion).order_by(MediaDeletion.id).limit(limit)
             )
         ]
-    done = 0
-    for row_id, ref in rows:
-        try:
-            store.delete(ref)
-        except StorageError as exc:
-            log.warning("media deletion %d: the store could not delete it now: %s", row_id, exc)
-            with db_session_context(session_factory) as session:
-                row = session.get(MediaDeletion, row_id)
-                if row is not None:
-                    row.attempts += 1
-                    row.last_error = user_reason(str(exc))
-            continue
-        with db_session_context(session_factory) as session:
-            session.execute(delete(MediaDeletion).where(MediaDeletion.id == row_id))
-        done += 1
-    return done
+    return sum(_delete_queued(session_factory, store, row_id, ref) for row_id, ref in rows)
 
 
 def purge_one(session_factory: SessionFactory, store: MediaStore, row_id: int) -> bool:
@@ -79,12 +64,18 @@ def purge_one(session_factory: SessionFactory, store: MediaStore, row_id: int) -
     with db_session_context(session_factory) as session:
         row = session.get(MediaDeletion, row_id)
         ref = row.media_path if row is not None else None
-    if ref is None:
-        return True
+    return ref is None or _delete_queued(session_factory, store, row_id, ref)
+
+
+def _delete_queued(
+    session_factory: SessionFactory, store: MediaStore, row_id: int, ref: str
+) -> bool:
+    """Delete one queued file and its row; False when the store cannot now (the row stays for
+    the sweeper, its attempt counted and the reason kept)."""
     try:
         store.delete(ref)
     except StorageError as exc:
-        log.warning("media deletion %d: queued for the sweeper: %s", row_id, exc)
+        log.warning("media deletion %d: the store could not delete it now: %s", row_id, exc)
         with db_session_context(session_factory) as session:
             row = session.get(MediaDeletion, row_id)
             if row is not None:
