@@ -64,6 +64,13 @@ def _missing(exc: ClientError) -> bool:
     return code in _MISSING_CODES or status == 404
 
 
+def _read_error(exc: ClientError | BotoCoreError, key: str) -> Exception:
+    """`exc` from reading `key`: MediaNotFoundError when the object is not there."""
+    if isinstance(exc, ClientError) and _missing(exc):
+        return MediaNotFoundError(Path(key).name, key)
+    return storage_error(exc, "read the file")
+
+
 def split_url(url: str) -> tuple[str, str]:
     """`s3://bucket/prefix` -> ("bucket", "prefix") (no slashes at the ends)."""
     if not url.startswith("s3://"):
@@ -281,12 +288,8 @@ class S3Store:
                 Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}"
             )
             yield from answer["Body"].iter_chunks(CHUNK)
-        except ClientError as exc:
-            if _missing(exc):
-                raise MediaNotFoundError(Path(key).name, key) from exc
-            raise storage_error(exc, "read the file") from exc
-        except BotoCoreError as exc:
-            raise storage_error(exc, "read the file") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _read_error(exc, key) from exc
 
     def open(self, ref: str) -> IO[bytes]:
         size = self.size(ref)
@@ -312,12 +315,8 @@ class S3Store:
                 with target.open("wb") as out:
                     for chunk in answer["Body"].iter_chunks(CHUNK * 4):
                         out.write(chunk)
-            except ClientError as exc:
-                if _missing(exc):
-                    raise MediaNotFoundError(Path(key).name, key) from exc
-                raise storage_error(exc, "read the file") from exc
-            except BotoCoreError as exc:
-                raise storage_error(exc, "read the file") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise _read_error(exc, key) from exc
             yield target
         finally:
             shutil.rmtree(folder, ignore_errors=True)
