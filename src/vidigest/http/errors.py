@@ -17,6 +17,7 @@ routes without an import circle.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from enum import StrEnum
@@ -27,7 +28,7 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vidigest.common.exceptions import (
@@ -251,6 +252,14 @@ def media_problem(exc: MediaError) -> ApiError:
     else:
         message = "the media file cannot be read"
     return ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, message)
+
+
+def invalid_request(exc: ValidationError) -> RequestValidationError:
+    """A body a route validated itself (a multipart form, a streamed JSON body), refused as
+    FastAPI refuses its own: the same handler, the same answer."""
+    return RequestValidationError(
+        json.loads(exc.json(include_url=False, include_context=False, include_input=False))
+    )
 
 
 def _validation_message(errors: list[Any]) -> str:

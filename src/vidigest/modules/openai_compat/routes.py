@@ -4,18 +4,22 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from vidigest.common.exceptions import MediaError, StorageError
 from vidigest.common.types import Task
 from vidigest.http.deps import SessionFactoryDep, SettingsDep, StateDep
-from vidigest.http.errors import ApiError, ErrorCode, media_problem, openai_error_responses
+from vidigest.http.errors import (
+    ApiError,
+    ErrorCode,
+    invalid_request,
+    media_problem,
+    openai_error_responses,
+)
 from vidigest.media.probe import check_duration
 from vidigest.modules.openai_compat.schemas import (
     FORM_FIELDS,
@@ -96,9 +100,7 @@ def _options(received: ReceivedUpload) -> AudioOptions:
     try:
         return AudioOptions.model_validate(values)
     except ValidationError as exc:
-        raise RequestValidationError(
-            json.loads(exc.json(include_url=False, include_input=False))
-        ) from exc
+        raise invalid_request(exc) from exc
 
 
 async def _audio(

@@ -3,7 +3,6 @@ history, media (with Range), retry, delete."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -12,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -23,7 +21,13 @@ from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
 from vidigest.http.deps import SessionDep, SessionFactoryDep, StateDep
-from vidigest.http.errors import ApiError, ErrorCode, error_responses, media_problem
+from vidigest.http.errors import (
+    ApiError,
+    ErrorCode,
+    error_responses,
+    invalid_request,
+    media_problem,
+)
 from vidigest.http.security import content_disposition
 from vidigest.media.probe import MediaInfo, check_duration
 from vidigest.modules.videos.downloads import DownloadPool
@@ -90,9 +94,7 @@ async def _json_body(request: Request) -> RegisterRequest:
     try:
         return RegisterRequest.model_validate_json(bytes(body))
     except ValidationError as exc:
-        raise RequestValidationError(
-            json.loads(exc.json(include_url=False, include_context=False, include_input=False))
-        ) from exc
+        raise invalid_request(exc) from exc
 
 
 def _probe(store: MediaStore, received: ReceivedUpload, max_seconds: float) -> MediaInfo:
@@ -233,9 +235,7 @@ async def register_video(
             try:
                 options = RegisterOptions.model_validate(received.fields)
             except ValidationError as exc:
-                raise RequestValidationError(
-                    json.loads(exc.json(include_url=False, include_input=False))
-                ) from exc
+                raise invalid_request(exc) from exc
             source_type, source_uri = "upload", received.filename
         elif kind == "application/json":
             body = await _json_body(request)
