@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -25,8 +25,10 @@ from vidigest.modules.openai_compat.schemas import (
     FORM_FIELDS,
     GRANULARITIES_FIELD,
     AudioOptions,
+    Granularity,
     ModelList,
     ModelObject,
+    ResponseFormat,
     TranscriptionJson,
     TranscriptionVerbose,
 )
@@ -62,14 +64,11 @@ _FORM: dict[str, Any] = {
         "model": {"type": "string", "description": "whisper-1 (the default), fast, accurate"},
         "language": {"type": "string", "description": "ISO-639-1 code of the speech"},
         "prompt": {"type": "string", "description": "accepted; not used"},
-        "response_format": {
-            "type": "string",
-            "enum": ["json", "text", "srt", "verbose_json", "vtt"],
-        },
+        "response_format": {"type": "string", "enum": list(get_args(ResponseFormat))},
         "temperature": {"type": "number", "description": "accepted; decoding is at 0"},
         GRANULARITIES_FIELD: {
             "type": "array",
-            "items": {"type": "string", "enum": ["word", "segment"]},
+            "items": {"type": "string", "enum": list(get_args(Granularity))},
         },
     },
 }

@@ -7,6 +7,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vidigest.common.types import Task
+
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 Granularity = Literal["word", "segment"]
 
@@ -83,7 +85,7 @@ class TranscriptionVerbose(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"description": "as OpenAI's verbose_json"})
 
-    task: Literal["transcribe", "translate"]
+    task: Task
     language: str
     duration: float
     text: str
