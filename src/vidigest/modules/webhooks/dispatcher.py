@@ -81,15 +81,13 @@ def http_client(concurrency: int) -> httpx.Client:
 
 
 def send(
-    claimed: Claimed,
-    networks: Sequence[Network],
-    timeout: float,
-    client: httpx.Client | None = None,
+    claimed: Claimed, networks: Sequence[Network], timeout: float, client: httpx.Client
 ) -> SendResult:
     """One signed POST of `claimed`, to the address the policy allows (checked now, and
     connected to as checked: the host name travels in the Host header and TLS SNI)."""
     started = time.monotonic()
     guard = DownloadGuard(timeout)
+    no_answer = f"no answer within {timeout:g}s"
 
     def result(code: int | None, error: str | None) -> SendResult:
         return SendResult(code, round((time.monotonic() - started) * 1000, 1), error)
@@ -104,31 +102,25 @@ def send(
         extensions: dict[str, object] = {"trace": guard.trace}
         if url.scheme == "https":
             extensions["sni_hostname"] = url.host
-        own = client is None
-        client = client or http_client(1)
-        try:
-            with client.stream(
-                "POST",
-                url.copy_with(host=str(ip)),
-                content=claimed.body.encode(),
-                headers=headers,
-                extensions=extensions,
-                timeout=httpx.Timeout(timeout),
-            ) as response:
-                code = response.status_code
-        finally:
-            if own:
-                client.close()
+        with client.stream(
+            "POST",
+            url.copy_with(host=str(ip)),
+            content=claimed.body.encode(),
+            headers=headers,
+            extensions=extensions,
+            timeout=httpx.Timeout(timeout),
+        ) as response:
+            code = response.status_code
         if guard.timed_out:
-            return result(None, f"no answer within {timeout:g}s")
+            return result(None, no_answer)
         return result(code, None if 200 <= code < 300 else f"HTTP {code}")
     except ApiError as exc:
         return result(None, exc.message)
     except httpx.TimeoutException:
-        return result(None, f"no answer within {timeout:g}s")
+        return result(None, no_answer)
     except (httpx.HTTPError, OSError) as exc:
         if guard.timed_out:
-            return result(None, f"no answer within {timeout:g}s")
+            return result(None, no_answer)
         return result(None, _connection_error(exc))
     finally:
         guard.close()
