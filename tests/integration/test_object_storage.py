@@ -277,6 +277,39 @@ def test_an_upload_cut_by_the_store_mid_way_leaves_nothing(
     assert s3.keys(bucket) == [] and pending_uploads(s3, bucket) == []
 
 
+@pytest.mark.parametrize(
+    ("route", "fields"),
+    [("/videos", {}), ("/v1/audio/transcriptions", {"model": "whisper-1"})],
+)
+def test_a_store_down_while_an_upload_is_probed_is_a_503(
+    s3: S3Server,
+    proxy: FaultProxy,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    route: str,
+    fields: dict[str, str],
+) -> None:
+    """The file is in the bucket, then the store answers 503 while it is probed: the client
+    is told to try again (as when the upload itself fails), and the file is removed."""
+    settings = settings_for(proxy, bucket, tmp_path / "api", monkeypatch)
+    with TestClient(create_app(settings, run_workers=False), base_url="http://127.0.0.1") as client:
+        store = client.app.state.vidigest.vidigest.store  # type: ignore[attr-defined]
+
+        def store_down(params: dict[str, object], **_: object) -> None:
+            proxy.answer_503(1000)  # every attempt boto3 makes to read it
+
+        def store_back(params: dict[str, object], **_: object) -> None:
+            proxy.up()  # back in time for the file's removal
+
+        store.client.meta.events.register("before-call.s3.HeadObject", store_down)
+        store.client.meta.events.register("before-call.s3.DeleteObject", store_back)
+        answer = client.post(route, files={"file": ("clip.mp4", b"\x00" * 1024)}, data=fields)
+    assert answer.status_code == 503, answer.text
+    assert "unavailable" in answer.text
+    assert s3.keys(bucket) == []
+
+
 # --- distributed: nothing shared but PostgreSQL, the broker and the bucket ----------------------
 
 

@@ -10,17 +10,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from vidigest.common.exceptions import MediaError, StorageError
 from vidigest.common.types import Task
 from vidigest.http.deps import SessionFactoryDep, SettingsDep, StateDep
 from vidigest.http.errors import (
     ApiError,
     ErrorCode,
     invalid_request,
-    media_problem,
     openai_error_responses,
 )
-from vidigest.media.probe import check_duration
 from vidigest.modules.openai_compat.schemas import (
     FORM_FIELDS,
     GRANULARITIES_FIELD,
@@ -41,11 +38,10 @@ from vidigest.modules.openai_compat.service import (
     resolve_model,
     wait_for_transcript,
 )
-from vidigest.modules.videos.media_files import discard, probe_stored
+from vidigest.modules.videos.media_files import check_upload, discard
 from vidigest.modules.videos.sources import (
     ReceivedUpload,
     receive_multipart,
-    store_failure,
 )
 
 # OpenAI's error shape on every status, the app's defaults (401, 404, 422) included; a 422 is
@@ -125,17 +121,7 @@ async def _audio(
     try:
         options = _options(received)
         spec = resolve_model(settings, options.model, task)
-        try:
-            await run_in_threadpool(
-                lambda: check_duration(
-                    probe_stored(store, received.ref, received.filename),
-                    settings.max_media_seconds,
-                )
-            )
-        except MediaError as exc:
-            raise media_problem(exc) from exc
-        except StorageError as exc:
-            raise store_failure(exc) from exc
+        await run_in_threadpool(check_upload, store, received, settings.max_media_seconds)
         video, keep = await run_in_threadpool(
             find_or_register, session_factory, received, spec, task, options
         )

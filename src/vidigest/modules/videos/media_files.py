@@ -1,5 +1,6 @@
-"""A video's stored file after its video: deletion through an outbox (`media_deletions`),
-and the check that finds files without a video and videos without a file.
+"""A video's stored file: probing it where it is (an upload is checked before its video is
+registered), its deletion after its video through an outbox (`media_deletions`), and the check
+that finds files without a video and videos without a file.
 
 `queue_deletion` writes the row in the caller's transaction (the one deleting the video, or
 discarding a file whose registration failed); `purge` deletes queued files from the store and
@@ -16,11 +17,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from vidigest.common.exceptions import StorageError
+from vidigest.common.exceptions import MediaError, StorageError
 from vidigest.common.text import user_reason
 from vidigest.database.session import SessionFactory, db_session_context
-from vidigest.media.probe import MediaInfo, probe_media
+from vidigest.http.errors import media_problem
+from vidigest.media.probe import MediaInfo, check_duration, probe_media
 from vidigest.modules.videos.models import MediaDeletion, Video
+from vidigest.modules.videos.sources import ReceivedUpload, store_failure
 from vidigest.storage import MediaStore
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,18 @@ def probe_stored(store: MediaStore, ref: str, name: str) -> MediaInfo:
         return probe_media(ref)
     with store.open(ref) as reader:
         return probe_media(reader, name)
+
+
+def check_upload(store: MediaStore, received: ReceivedUpload, max_seconds: float) -> MediaInfo:
+    """Refuse at once what no worker could decode, or would decode for longer than
+    `max_seconds`, as the API answers it (`media_problem`); a store that fails meanwhile is
+    `store_failure` (503: try again), as when the upload itself fails."""
+    try:
+        return check_duration(probe_stored(store, received.ref, received.filename), max_seconds)
+    except MediaError as exc:
+        raise media_problem(exc) from exc
+    except StorageError as exc:
+        raise store_failure(exc) from exc
 
 
 def queue_deletion(session: Session, store: MediaStore, ref: str) -> MediaDeletion | None:

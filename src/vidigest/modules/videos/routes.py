@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from vidigest.common.constants import VideoStatus
-from vidigest.common.exceptions import MediaError, StorageError
+from vidigest.common.exceptions import StorageError
 from vidigest.common.speakers import MAX_SPEAKER_COUNT, SPEAKERS_PATTERN
 from vidigest.database.repository import GenericRepository
 from vidigest.database.session import SessionFactory, db_session_context
@@ -26,12 +26,10 @@ from vidigest.http.errors import (
     ErrorCode,
     error_responses,
     invalid_request,
-    media_problem,
 )
 from vidigest.http.security import content_disposition
-from vidigest.media.probe import MediaInfo, check_duration
 from vidigest.modules.videos.downloads import DownloadPool
-from vidigest.modules.videos.media_files import discard, probe_stored, purge_one, queue_deletion
+from vidigest.modules.videos.media_files import check_upload, discard, purge_one, queue_deletion
 from vidigest.modules.videos.media_type import playable_media_type, stored_media_type
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.schemas import (
@@ -95,11 +93,6 @@ async def _json_body(request: Request) -> RegisterRequest:
         return RegisterRequest.model_validate_json(bytes(body))
     except ValidationError as exc:
         raise invalid_request(exc) from exc
-
-
-def _probe(store: MediaStore, received: ReceivedUpload, max_seconds: float) -> MediaInfo:
-    """Refuse at once what no worker could decode, or would decode for longer than allowed."""
-    return check_duration(probe_stored(store, received.ref, received.filename), max_seconds)
 
 
 # (session, video id, callback_url) -> the secret its webhooks are signed with: the webhooks
@@ -265,10 +258,7 @@ async def register_video(
             )
         if options.callback_url is not None:
             await run_in_threadpool(state.vidigest.check_callback, options.callback_url)
-        try:
-            await run_in_threadpool(_probe, store, received, settings.max_media_seconds)
-        except MediaError as exc:
-            raise media_problem(exc) from exc
+        await run_in_threadpool(check_upload, store, received, settings.max_media_seconds)
         video, secret = await run_in_threadpool(
             _register,
             session_factory,
