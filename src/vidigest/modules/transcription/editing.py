@@ -36,7 +36,7 @@ from vidigest.modules.transcription.models import (
     TranscriptSpeaker,
     TranscriptWord,
 )
-from vidigest.modules.transcription.service import TranscriptService
+from vidigest.modules.transcription.service import TranscriptService, transcript_text
 from vidigest.modules.videos.service import VideoService
 
 MAX_SEGMENT_TEXT = 5000  # characters of one segment
@@ -145,17 +145,10 @@ class TranscriptEditService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _transcript(self, video_id: str) -> TranscriptRecord:
-        video = VideoService(self.session).get(video_id)  # VideoNotFoundError first
-        record = self.transcripts.find_record(video_id)
-        if record is None:
-            raise NotFoundError(f"no transcript yet for video {video_id} ({video.status})")
-        return record
-
     def _editable(self, video_id: str) -> TranscriptRecord:
         """The transcript of a COMPLETED video: one being processed (or failed) has a
         summary on its way (or none), so it is not corrected meanwhile."""
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         status = VideoService(self.session).get(video_id).status
         if status != VideoStatus.COMPLETED.value:
             raise VideoStateError(
@@ -165,11 +158,11 @@ class TranscriptEditService:
         return record
 
     def revision(self, video_id: str) -> int:
-        return self._transcript(video_id).revision
+        return self.transcripts.get_record(video_id).revision
 
     def segments(self, video_id: str) -> tuple[int, list[SegmentView]]:
         """(the transcript's revision, its segments with their versions)."""
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         rows = self.session.scalars(
             select(TranscriptSegment)
             .where(TranscriptSegment.transcript_id == record.id)
@@ -190,7 +183,7 @@ class TranscriptEditService:
 
     def history(self, video_id: str, index: int) -> list[SegmentVersionView]:
         """Every version of the segment, oldest first: the recognised text is version 1."""
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         row = self._row(record.id, index)
         stored = self.session.scalars(
             select(TranscriptSegmentVersion)
@@ -257,7 +250,7 @@ class TranscriptEditService:
         pattern = find_pattern(find, match_case=match_case, whole_word=whole_word)
         if len(replacement) > MAX_REPLACEMENT:
             raise InvalidEditError(f"the replacement is at most {MAX_REPLACEMENT} characters")
-        record = self._editable(video_id) if apply else self._transcript(video_id)
+        record = self._editable(video_id) if apply else self.transcripts.get_record(video_id)
         if expected_revision is not None and expected_revision != record.revision:
             raise EditConflictError(
                 f"the transcript was corrected elsewhere (revision {record.revision}, the "
@@ -381,7 +374,7 @@ class TranscriptEditService:
             .where(TranscriptRecord.id == transcript_id)
             .values(
                 revision=TranscriptRecord.revision + 1,
-                text=" ".join(t.strip() for t in texts if t.strip()),
+                text=transcript_text(texts),
             )
             .execution_options(synchronize_session=False)
         )
