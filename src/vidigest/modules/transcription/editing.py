@@ -157,18 +157,17 @@ class TranscriptEditService:
             )
         return record
 
-    def revision(self, video_id: str) -> int:
-        return self.transcripts.get_record(video_id).revision
-
     def segments(self, video_id: str) -> tuple[int, list[SegmentView]]:
         """(the transcript's revision, its segments with their versions)."""
         record = self.transcripts.get_record(video_id)
-        rows = self.session.scalars(
+        return record.revision, [_view(row) for row in self._segment_rows(record.id)]
+
+    def _segment_rows(self, transcript_id: str) -> Sequence[TranscriptSegment]:
+        return self.session.scalars(
             select(TranscriptSegment)
-            .where(TranscriptSegment.transcript_id == record.id)
+            .where(TranscriptSegment.transcript_id == transcript_id)
             .order_by(TranscriptSegment.position)
         ).all()
-        return record.revision, [_view(row) for row in rows]
 
     def _row(self, transcript_id: str, index: int) -> TranscriptSegment:
         row = self.session.scalar(
@@ -256,22 +255,18 @@ class TranscriptEditService:
                 f"the transcript was corrected elsewhere (revision {record.revision}, the "
                 f"preview was of revision {expected_revision}): preview again"
             )
-        rows = self.session.scalars(
-            select(TranscriptSegment)
-            .where(TranscriptSegment.transcript_id == record.id)
-            .order_by(TranscriptSegment.position)
-        ).all()
-        changes: list[Change] = []
-        for row in rows:
+        changed: list[tuple[TranscriptSegment, Change]] = []
+        for row in self._segment_rows(record.id):
             replaced, n = pattern.subn(lambda _m: replacement, row.text)
             if n:
                 after = clean_text(replaced)
                 if after != row.text:
-                    changes.append(Change(row.position, row.version, row.text, after, n))
+                    changed.append((row, Change(row.position, row.version, row.text, after, n)))
+        changes = [change for _, change in changed]
         count = sum(c.count for c in changes)
         revision = record.revision
         if apply and changes:
-            for change, row in zip(changes, _rows_of(rows, changes), strict=True):
+            for row, change in changed:
                 self._store(record.id, _view(row), change.after, row.speaker, REPLACE)
             revision = self._edited(video_id, record.id, [c.index for c in changes], REPLACE)
         return ReplaceResult(
@@ -399,10 +394,3 @@ class TranscriptEditService:
             )
         )
         return revision
-
-
-def _rows_of(
-    rows: Sequence[TranscriptSegment], changes: Sequence[Change]
-) -> list[TranscriptSegment]:
-    by_position = {row.position: row for row in rows}
-    return [by_position[c.index] for c in changes]
