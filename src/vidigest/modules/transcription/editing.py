@@ -107,9 +107,13 @@ class ReplaceResult:
     revision: int  # the transcript's revision after (or, for a preview, as it is)
 
 
+def _one_line(text: str) -> str:
+    return storable(" ".join(text.split()))
+
+
 def clean_text(text: str) -> str:
     """A segment's text as stored: one line (whitespace runs become one space), no NUL."""
-    cleaned = storable(" ".join(text.split()))
+    cleaned = _one_line(text)
     if len(cleaned) > MAX_SEGMENT_TEXT:
         raise InvalidEditError(f"a segment holds at most {MAX_SEGMENT_TEXT} characters")
     return cleaned
@@ -211,7 +215,7 @@ class TranscriptEditService:
     ) -> tuple[SegmentView, int]:
         """Change a segment's text and/or speaker (None: unchanged), if it is still at
         `version`. Returns (the segment now, the transcript's revision). Nothing changes, and
-        no event is written, when the values are the ones stored."""
+        no event is written, when the values are the ones stored (spacing aside)."""
         record = self._editable(video_id)
         row = self._row(record.id, index)
         current = _view(row)
@@ -221,7 +225,12 @@ class TranscriptEditService:
                 f"edit was made on version {version}): reload it",
                 current,
             )
-        new_text = current.text if text is None else clean_text(text)
+        new_text = current.text
+        if text is not None:
+            cleaned = clean_text(text)
+            # recognised text keeps its spacing (" Hello."): spacing alone is no correction
+            if cleaned != _one_line(current.text):
+                new_text = cleaned
         new_speaker = current.speaker if speaker is None else self._speaker(record.id, speaker)
         if new_text == current.text and new_speaker == current.speaker:
             return current, record.revision
@@ -260,7 +269,7 @@ class TranscriptEditService:
             replaced, n = pattern.subn(lambda _m: replacement, row.text)
             if n:
                 after = clean_text(replaced)
-                if after != row.text:
+                if after != _one_line(row.text):
                     changed.append((row, Change(row.position, row.version, row.text, after, n)))
         changes = [change for _, change in changed]
         count = sum(c.count for c in changes)
