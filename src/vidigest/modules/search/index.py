@@ -1,7 +1,7 @@
 """The search index of one video: its passages and their embeddings, stored in the caller's
-transaction. Built once when the transcript completes (the indexing step), and again whenever
-the transcript changes: `reindex_video(session, video_id, encoder)` replaces the video's
-passages in one call (an edit calls it in the transaction that saves the edit).
+transaction. The indexing step (`step.py`) builds it when the transcript completes and again
+after each correction (`transcript.edited`), embedding outside any transaction;
+`reindex_video(session, video_id, encoder)` does both in one call, in the caller's transaction.
 """
 
 from __future__ import annotations
