@@ -7,10 +7,11 @@ people correcting one segment the second is refused (`EditConflictError`, 409 at
 keeps what they typed. The versions a correction replaces are kept in
 `transcript_segment_versions`, the recognised text first: nothing is ever lost.
 
-A correction changes the rows the full-text index is built from (SQLite triggers, a PostgreSQL
-expression index), so search sees it when the transaction commits. In the same transaction the
-transcript's revision goes up by one and a `transcript.edited` event is written to the outbox:
-the summary stage summarises the transcript again; any other consumer may follow it.
+A correction changes the rows the segments' full-text index is built from (SQLite triggers, a
+PostgreSQL expression index), so segment search sees it when the transaction commits. In the
+same transaction the transcript's revision goes up by one and a `transcript.edited` event is
+written to the outbox: the summary stage summarises the transcript again and the indexing stage
+rebuilds the video's passages (what search finds); any other consumer may follow it.
 """
 
 from __future__ import annotations
