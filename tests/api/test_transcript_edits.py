@@ -320,3 +320,37 @@ def test_versions_are_stored_once_per_version(sqlite_url: str, make_client: Make
         database.dispose()
     assert list(rows) == [1, 2, 3, 4]
     assert [e["revision"] for e in edited_events(sqlite_url)] == [1, 2, 3]
+
+
+def test_the_text_as_stored_sent_back_is_no_correction(
+    sqlite_url: str, make_client: MakeClient
+) -> None:
+    """Recognised text is stored as the recogniser wrote it (" Welcome ..."); sending it back,
+    or it with other spacing, or replacing a word by itself, changes nothing: no version, no
+    event, no new summary."""
+    client = make_client(sqlite_url)  # migrates the database
+    video_id = diarized_video(sqlite_url)
+    stored = client.get(f"/videos/{video_id}/segments").json()["segments"][0]
+    assert stored["text"] == " Welcome to the penguin panel."
+    for text in (stored["text"], "Welcome  to the penguin\npanel. "):
+        same = client.patch(f"/videos/{video_id}/segments/0", json={"version": 1, "text": text})
+        assert same.status_code == 200, same.text
+        body = same.json()
+        assert (body["text"], body["version"], body["edited"], body["revision"]) == (
+            " Welcome to the penguin panel.",
+            1,
+            False,
+            0,
+        )
+    itself = client.post(
+        f"/videos/{video_id}/transcript/replace", json={"find": "penguin", "replace": "penguin"}
+    ).json()
+    assert (itself["count"], itself["segments"], itself["applied"], itself["revision"]) == (
+        0,
+        0,
+        False,
+        0,
+    )
+    history = client.get(f"/videos/{video_id}/segments/0/history").json()["versions"]
+    assert [v["source"] for v in history] == ["asr"]
+    assert edited_events(sqlite_url) == []

@@ -160,7 +160,7 @@ def test_semantic_search_needs_pgvector_on_postgresql(postgres_db: Database) -> 
 
 
 def test_reindex_follows_an_edited_transcript(sqlite_db: Database) -> None:
-    """An edit changes a segment's text; `reindex_video` (what the edit calls) replaces the
+    """An edit changes a segment's text; `reindex_video` (as the indexing stage does) replaces the
     video's passages, so search finds the new words and no longer the old ones."""
     from vidigest.modules.search.index import reindex_video
     from vidigest.modules.transcription.models import TranscriptSegment

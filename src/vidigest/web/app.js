@@ -497,7 +497,6 @@ function renderTranscript(id, transcript) {
   for (const hook of window.vidigest.hooks.transcriptRendered) {
     try { hook(id, transcript, list); } catch (error) { console.warn("transcript hook failed", error); }
   }
-  if (window.VidigestEdit) window.VidigestEdit.attach(id);  // corrections: edit.js
   highlightAt($("player").currentTime);
 }
 

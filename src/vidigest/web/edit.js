@@ -1,6 +1,6 @@
 // vidigest web UI: correcting a transcript. Loaded after app.js (whose helpers it uses: api, el,
-// $, reloadSummary, reloadTranscript); app.js calls VidigestEdit.attach(videoId) each time it has
-// drawn the transcript.
+// $, reloadSummary, reloadTranscript); it attaches to each drawn transcript through
+// window.vidigest.hooks.transcriptRendered.
 //
 // "Correct" turns correction on: a click on a segment's text then opens it in place (Enter
 // saves, Esc cancels) with the speaker when the video has speakers; off, a click seeks the
@@ -161,11 +161,7 @@ const VidigestEdit = (() => {
     await changed(`Replaced ${result.count} occurrence(s).`);
   }
 
-  async function reload() {
-    await reloadTranscript(videoId);
-    say("Reloaded. The summary is being updated…");
-    watchSummary(videoId);
-  }
+  const reload = () => changed("Reloaded.");
 
   // after a correction: the transcript again (it re-attaches), then the summary once remade
   async function changed(what) {
@@ -209,4 +205,4 @@ const VidigestEdit = (() => {
 
   return { attach };
 })();
-window.VidigestEdit = VidigestEdit;
+window.vidigest.hooks.transcriptRendered.push((id) => VidigestEdit.attach(id));

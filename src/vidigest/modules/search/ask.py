@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -135,28 +135,11 @@ def ask(
     citations, problem = check_citations(text, hits)
     if problem is not None:
         return _fallback(extractive, problem)
-    return Answer(
-        question=question,
-        method="llm",
-        text=text,
-        quotes=quotes,
-        citations=citations,
-        moments=hits,
-        details=extractive.details,
-    )
+    return replace(extractive, method="llm", text=text, citations=citations)
 
 
 def _fallback(extractive: Answer, reason: str) -> Answer:
-    return Answer(
-        question=extractive.question,
-        method="extractive",
-        text=extractive.text,
-        quotes=extractive.quotes,
-        citations=extractive.citations,
-        moments=extractive.moments,
-        fallback_reason=reason,
-        details=extractive.details,
-    )
+    return replace(extractive, fallback_reason=reason)
 
 
 def _json_of(content: str) -> str:

@@ -1,7 +1,7 @@
 """The search index of one video: its passages and their embeddings, stored in the caller's
-transaction. Built once when the transcript completes (the indexing step), and again whenever
-the transcript changes: `reindex_video(session, video_id, encoder)` replaces the video's
-passages in one call (an edit calls it in the transaction that saves the edit).
+transaction. The indexing step (`step.py`) builds it when the transcript completes and again
+after each correction (`transcript.edited`), embedding outside any transaction;
+`reindex_video(session, video_id, encoder)` does both in one call, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -12,20 +12,13 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import bindparam, cast, delete, update
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from vidigest.common.types import Segment
-from vidigest.modules.search.fulltext_index import VECTOR_COLUMN
 from vidigest.modules.search.models import SearchPassage
 from vidigest.modules.search.passages import Passage, build_passages
-from vidigest.modules.search.vector_index import (
-    PASSAGE_VECTORS,
-    Vector,
-    VectorStatus,
-    vector_literal,
-    vector_status,
-)
+from vidigest.modules.search.vector_index import store_vectors, vector_status
 from vidigest.modules.transcription.service import TranscriptService
 
 F32 = npt.NDArray[np.float32]
@@ -76,21 +69,12 @@ def store_index(session: Session, video_id: str, index: VideoIndex) -> int:
     ]
     session.add_all(rows)
     session.flush()
-    if rows and _status(session).backend == "pgvector":
-        session.execute(
-            update(PASSAGE_VECTORS)
-            .where(PASSAGE_VECTORS.c.id == bindparam("pid"))
-            .values({VECTOR_COLUMN: cast(bindparam("vec"), Vector())}),
-            [
-                {"pid": row.id, "vec": vector_literal(vector)}
-                for row, vector in zip(rows, index.vectors, strict=True)
-            ],
+    if rows and vector_status(session.connection()).backend == "pgvector":
+        store_vectors(
+            session.connection(),
+            [(row.id, vector) for row, vector in zip(rows, index.vectors, strict=True)],
         )
     return len(rows)
-
-
-def _status(session: Session) -> VectorStatus:
-    return vector_status(session.connection())
 
 
 def reindex_video(session: Session, video_id: str, encoder: TextEncoder) -> int:

@@ -169,6 +169,11 @@ class SearchHit:
     speaker_name: str | None = None  # the name shown: the one given, else "Speaker N"
 
 
+def _shown_name(label: str | None, name: str | None) -> str | None:
+    """The speaker's name as shown: the one given, else "Speaker N" (None: not diarized)."""
+    return name or (label and default_name(label))
+
+
 def search_terms(query: str) -> list[str]:
     """The word tokens of `query` (at most MAX_TERMS): punctuation and operators are dropped."""
     return _WORD.findall(query)[:MAX_TERMS]
@@ -204,7 +209,7 @@ def search_segments(
             end=float(row.end_time),
             text=row.text,
             speaker=row.speaker,
-            speaker_name=row.speaker_name or (row.speaker and default_name(row.speaker)),
+            speaker_name=_shown_name(row.speaker, row.speaker_name),
         )
         for row in rows
     ]
@@ -352,7 +357,7 @@ def search_passages(
             semantic_rank=semantic_rank.get(pid),
             similarity=similarity.get(pid),
             speaker=row.speaker,
-            speaker_name=row.speaker_name or (row.speaker and default_name(row.speaker)),
+            speaker_name=_shown_name(row.speaker, row.speaker_name),
         )
         for pid, score in page
         if (row := rows.get(pid)) is not None

@@ -7,6 +7,7 @@ pgvector, semantic search is off (keyword search works) and `vector_status` says
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,16 +118,19 @@ def _copy_stored_vectors(connection: Connection) -> None:
     rows = connection.execute(
         select(stored.c.id, stored.c.embedding).where(stored.c[VECTOR_COLUMN].is_(None))
     ).all()
-    if not rows:
-        return
+    if rows:
+        store_vectors(
+            connection, [(row.id, np.frombuffer(row.embedding, np.float32)) for row in rows]
+        )
+
+
+def store_vectors(connection: Connection, vectors: Sequence[tuple[int, object]]) -> None:
+    """Write (passage id, vector) pairs, at least one, into the pgvector column."""
     connection.execute(
         update(PASSAGE_VECTORS)
         .where(PASSAGE_VECTORS.c.id == bindparam("pid"))
         .values({VECTOR_COLUMN: cast(bindparam("vec"), Vector())}),
-        [
-            {"pid": row.id, "vec": vector_literal(np.frombuffer(row.embedding, np.float32))}
-            for row in rows
-        ],
+        [{"pid": pid, "vec": vector_literal(vector)} for pid, vector in vectors],
     )
 
 

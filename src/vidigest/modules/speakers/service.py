@@ -20,13 +20,12 @@ from vidigest.common.exceptions import NotFoundError, VidigestError
 from vidigest.database.repository import GenericRepository
 from vidigest.modules.speakers.models import VoiceProfile
 from vidigest.modules.speakers.naming import check_name, default_name
-from vidigest.modules.transcription.models import TranscriptRecord, TranscriptSpeaker
+from vidigest.modules.transcription.models import TranscriptSpeaker
 from vidigest.modules.transcription.service import (
     TranscriptService,
     centroid_array,
     centroid_bytes,
 )
-from vidigest.modules.videos.service import VideoService
 
 Embedding = npt.NDArray[np.float32]
 
@@ -84,15 +83,8 @@ class SpeakerService:
         self.session = session
         self.transcripts = TranscriptService(session)
 
-    def _transcript(self, video_id: str) -> TranscriptRecord:
-        video = VideoService(self.session).get(video_id)  # VideoNotFoundError first
-        record = self.transcripts.find_record(video_id)
-        if record is None:
-            raise NotFoundError(f"no transcript yet for video {video_id} ({video.status})")
-        return record
-
     def _row(self, video_id: str, label: str) -> TranscriptSpeaker:
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         row = GenericRepository(self.session, TranscriptSpeaker).find_one(
             {"transcript_id": record.id, "label": label}
         )
@@ -102,7 +94,7 @@ class SpeakerService:
 
     def of_video(self, video_id: str) -> list[SpeakerInfo]:
         """The video's speakers, in order of first appearance (none: not diarized)."""
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         return [_info(row) for row in self.transcripts.speaker_rows(record.id)]
 
     def rename(self, video_id: str, label: str, name: str | None) -> SpeakerInfo:

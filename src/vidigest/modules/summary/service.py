@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,18 @@ from vidigest.modules.summary.models import VideoSummaryRecord
 from vidigest.modules.transcription.service import TranscriptService
 from vidigest.modules.videos.models import Video
 from vidigest.modules.videos.service import VideoService
+
+
+def _columns(summary: Summary) -> dict[str, Any]:
+    """A summary's values as the columns of its row store them."""
+    return {
+        "abstract": summary.abstract,
+        "key_points": [k.model_dump() for k in summary.key_points],
+        "chapters": [c.model_dump() for c in summary.chapters],
+        "keywords": list(summary.keywords),
+        "method": summary.method,
+        "details": summary.metadata,
+    }
 
 
 class VideoSummaryService:
@@ -48,13 +62,8 @@ class VideoSummaryService:
             VideoSummaryRecord(
                 id=new_uuid(),
                 video_id=video_id,
-                abstract=summary.abstract,
-                key_points=[k.model_dump() for k in summary.key_points],
-                chapters=[c.model_dump() for c in summary.chapters],
-                keywords=list(summary.keywords),
-                method=summary.method,
-                details=summary.metadata,
                 transcript_revision=transcript_revision,
+                **_columns(summary),
             )
         )
         self._completed(video_id, record.id)
@@ -113,15 +122,7 @@ class VideoSummaryService:
                 VideoSummaryRecord.video_id == video_id,
                 VideoSummaryRecord.transcript_revision < revision,
             )
-            .values(
-                abstract=summary.abstract,
-                key_points=[k.model_dump() for k in summary.key_points],
-                chapters=[c.model_dump() for c in summary.chapters],
-                keywords=list(summary.keywords),
-                method=summary.method,
-                details=summary.metadata,
-                transcript_revision=revision,
-            )
+            .values(transcript_revision=revision, **_columns(summary))
             .execution_options(synchronize_session=False)
         )
         if int(getattr(changed, "rowcount", 0)) != 1:

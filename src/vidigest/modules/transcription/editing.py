@@ -7,10 +7,11 @@ people correcting one segment the second is refused (`EditConflictError`, 409 at
 keeps what they typed. The versions a correction replaces are kept in
 `transcript_segment_versions`, the recognised text first: nothing is ever lost.
 
-A correction changes the rows the full-text index is built from (SQLite triggers, a PostgreSQL
-expression index), so search sees it when the transaction commits. In the same transaction the
-transcript's revision goes up by one and a `transcript.edited` event is written to the outbox:
-the summary stage summarises the transcript again; any other consumer may follow it.
+A correction changes the rows the segments' full-text index is built from (SQLite triggers, a
+PostgreSQL expression index), so segment search sees it when the transaction commits. In the
+same transaction the transcript's revision goes up by one and a `transcript.edited` event is
+written to the outbox: the summary stage summarises the transcript again and the indexing stage
+rebuilds the video's passages (what search finds); any other consumer may follow it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from vidigest.modules.transcription.models import (
     TranscriptSpeaker,
     TranscriptWord,
 )
-from vidigest.modules.transcription.service import TranscriptService
+from vidigest.modules.transcription.service import TranscriptService, transcript_text
 from vidigest.modules.videos.service import VideoService
 
 MAX_SEGMENT_TEXT = 5000  # characters of one segment
@@ -107,9 +108,13 @@ class ReplaceResult:
     revision: int  # the transcript's revision after (or, for a preview, as it is)
 
 
+def _one_line(text: str) -> str:
+    return storable(" ".join(text.split()))
+
+
 def clean_text(text: str) -> str:
     """A segment's text as stored: one line (whitespace runs become one space), no NUL."""
-    cleaned = storable(" ".join(text.split()))
+    cleaned = _one_line(text)
     if len(cleaned) > MAX_SEGMENT_TEXT:
         raise InvalidEditError(f"a segment holds at most {MAX_SEGMENT_TEXT} characters")
     return cleaned
@@ -145,17 +150,10 @@ class TranscriptEditService:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _transcript(self, video_id: str) -> TranscriptRecord:
-        video = VideoService(self.session).get(video_id)  # VideoNotFoundError first
-        record = self.transcripts.find_record(video_id)
-        if record is None:
-            raise NotFoundError(f"no transcript yet for video {video_id} ({video.status})")
-        return record
-
     def _editable(self, video_id: str) -> TranscriptRecord:
         """The transcript of a COMPLETED video: one being processed (or failed) has a
         summary on its way (or none), so it is not corrected meanwhile."""
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         status = VideoService(self.session).get(video_id).status
         if status != VideoStatus.COMPLETED.value:
             raise VideoStateError(
@@ -164,18 +162,17 @@ class TranscriptEditService:
             )
         return record
 
-    def revision(self, video_id: str) -> int:
-        return self._transcript(video_id).revision
-
     def segments(self, video_id: str) -> tuple[int, list[SegmentView]]:
         """(the transcript's revision, its segments with their versions)."""
-        record = self._transcript(video_id)
-        rows = self.session.scalars(
+        record = self.transcripts.get_record(video_id)
+        return record.revision, [_view(row) for row in self._segment_rows(record.id)]
+
+    def _segment_rows(self, transcript_id: str) -> Sequence[TranscriptSegment]:
+        return self.session.scalars(
             select(TranscriptSegment)
-            .where(TranscriptSegment.transcript_id == record.id)
+            .where(TranscriptSegment.transcript_id == transcript_id)
             .order_by(TranscriptSegment.position)
         ).all()
-        return record.revision, [_view(row) for row in rows]
 
     def _row(self, transcript_id: str, index: int) -> TranscriptSegment:
         row = self.session.scalar(
@@ -190,7 +187,7 @@ class TranscriptEditService:
 
     def history(self, video_id: str, index: int) -> list[SegmentVersionView]:
         """Every version of the segment, oldest first: the recognised text is version 1."""
-        record = self._transcript(video_id)
+        record = self.transcripts.get_record(video_id)
         row = self._row(record.id, index)
         stored = self.session.scalars(
             select(TranscriptSegmentVersion)
@@ -219,7 +216,7 @@ class TranscriptEditService:
     ) -> tuple[SegmentView, int]:
         """Change a segment's text and/or speaker (None: unchanged), if it is still at
         `version`. Returns (the segment now, the transcript's revision). Nothing changes, and
-        no event is written, when the values are the ones stored."""
+        no event is written, when the values are the ones stored (spacing aside)."""
         record = self._editable(video_id)
         row = self._row(record.id, index)
         current = _view(row)
@@ -229,7 +226,12 @@ class TranscriptEditService:
                 f"edit was made on version {version}): reload it",
                 current,
             )
-        new_text = current.text if text is None else clean_text(text)
+        new_text = current.text
+        if text is not None:
+            cleaned = clean_text(text)
+            # recognised text keeps its spacing (" Hello."): spacing alone is no correction
+            if cleaned != _one_line(current.text):
+                new_text = cleaned
         new_speaker = current.speaker if speaker is None else self._speaker(record.id, speaker)
         if new_text == current.text and new_speaker == current.speaker:
             return current, record.revision
@@ -257,28 +259,24 @@ class TranscriptEditService:
         pattern = find_pattern(find, match_case=match_case, whole_word=whole_word)
         if len(replacement) > MAX_REPLACEMENT:
             raise InvalidEditError(f"the replacement is at most {MAX_REPLACEMENT} characters")
-        record = self._editable(video_id) if apply else self._transcript(video_id)
+        record = self._editable(video_id) if apply else self.transcripts.get_record(video_id)
         if expected_revision is not None and expected_revision != record.revision:
             raise EditConflictError(
                 f"the transcript was corrected elsewhere (revision {record.revision}, the "
                 f"preview was of revision {expected_revision}): preview again"
             )
-        rows = self.session.scalars(
-            select(TranscriptSegment)
-            .where(TranscriptSegment.transcript_id == record.id)
-            .order_by(TranscriptSegment.position)
-        ).all()
-        changes: list[Change] = []
-        for row in rows:
+        changed: list[tuple[TranscriptSegment, Change]] = []
+        for row in self._segment_rows(record.id):
             replaced, n = pattern.subn(lambda _m: replacement, row.text)
             if n:
                 after = clean_text(replaced)
-                if after != row.text:
-                    changes.append(Change(row.position, row.version, row.text, after, n))
+                if after != _one_line(row.text):
+                    changed.append((row, Change(row.position, row.version, row.text, after, n)))
+        changes = [change for _, change in changed]
         count = sum(c.count for c in changes)
         revision = record.revision
         if apply and changes:
-            for change, row in zip(changes, _rows_of(rows, changes), strict=True):
+            for row, change in changed:
                 self._store(record.id, _view(row), change.after, row.speaker, REPLACE)
             revision = self._edited(video_id, record.id, [c.index for c in changes], REPLACE)
         return ReplaceResult(
@@ -381,7 +379,7 @@ class TranscriptEditService:
             .where(TranscriptRecord.id == transcript_id)
             .values(
                 revision=TranscriptRecord.revision + 1,
-                text=" ".join(t.strip() for t in texts if t.strip()),
+                text=transcript_text(texts),
             )
             .execution_options(synchronize_session=False)
         )
@@ -406,10 +404,3 @@ class TranscriptEditService:
             )
         )
         return revision
-
-
-def _rows_of(
-    rows: Sequence[TranscriptSegment], changes: Sequence[Change]
-) -> list[TranscriptSegment]:
-    by_position = {row.position: row for row in rows}
-    return [by_position[c.index] for c in changes]

@@ -35,6 +35,7 @@ from vidigest.modules.transcription.models import (
     TranscriptTurn,
     TranscriptWord,
 )
+from vidigest.modules.videos.service import VideoService
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ def _probability(value: float | None) -> dict[str, float]:
     return {} if value is None else {"language_probability": value}
 
 
-def _text(texts: Sequence[str]) -> str:
+def transcript_text(texts: Sequence[str]) -> str:
+    """A transcript's text: its segments' texts, trimmed, joined by one space."""
     return " ".join(t.strip() for t in texts if t.strip())
 
 
@@ -255,7 +257,7 @@ class TranscriptService:
                     model=result.model,
                     segments=segments,
                 ),
-                text=_text([s.text for s in segments]),
+                text=transcript_text([s.text for s in segments]),
                 state=COMPLETE,
                 resume_at=result.duration,
             )
@@ -274,7 +276,7 @@ class TranscriptService:
             resume_at=result.resume_at,
             values={
                 "state": COMPLETE,
-                "text": _text(texts),
+                "text": transcript_text(texts),
                 "resume_at": result.duration,
                 "segment_count": result.segment_count,
                 "duration": result.duration,
@@ -341,7 +343,7 @@ class TranscriptService:
         self._insert_segments(transcript_id, segments)
         self._insert_speakers(transcript_id, speakers, turns, centroids)
         record.segment_count = len(segments)
-        record.text = _text([s.text for s in segments])
+        record.text = transcript_text([s.text for s in segments])
         return len(segments)
 
     def _insert_speakers(
@@ -391,6 +393,15 @@ class TranscriptService:
     def find_record(self, video_id: str) -> TranscriptRecord | None:
         """The video's complete transcript; windows stored for a resume are not one yet."""
         return self.records.find_one({"video_id": video_id, "state": COMPLETE})
+
+    def get_record(self, video_id: str) -> TranscriptRecord:
+        """The video's complete transcript: VideoNotFoundError for an unknown video, else
+        NotFoundError (with the video's status) while it has none."""
+        video = VideoService(self.session).get(video_id)
+        record = self.find_record(video_id)
+        if record is None:
+            raise NotFoundError(f"no transcript yet for video {video_id} ({video.status})")
+        return record
 
     def load(self, video_id: str) -> Transcript:
         record = self.find_record(video_id)
