@@ -140,7 +140,9 @@ class WebhookService:
         endpoints = [e for e in self._endpoints_for(video_id) if kind.value in e.events]
         if not endpoints:
             return []
-        message = WebhookMessage(type=kind, timestamp=event.occurred_at, data=self._data(event))
+        message = WebhookMessage(
+            type=kind, timestamp=event.occurred_at, data=self._data(event, video_id)
+        )
         body = message.model_dump_json()
         deliveries = []
         now = utcnow()
@@ -162,10 +164,12 @@ class WebhookService:
         self.session.flush()
         return deliveries
 
-    def _data(self, event: Event) -> WebhookVideoCompleted | WebhookVideoFailed | VideoProgress:
+    def _data(
+        self, event: Event, video_id: str
+    ) -> WebhookVideoCompleted | WebhookVideoFailed | VideoProgress:
         if event.event_type is EventType.VIDEO_PROGRESS:
             return parse_payload(VideoProgress, event)
-        video = self.session.get(Video, str(event.payload.get("video_id", event.aggregate_id)))
+        video = self.session.get(Video, video_id)
         if event.event_type is EventType.VIDEO_FAILED:
             failed = parse_payload(VideoFailed, event)
             return WebhookVideoFailed(
