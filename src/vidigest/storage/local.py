@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import uuid
@@ -120,8 +119,7 @@ class LocalStore:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise StorageError(f"could not delete a stored file: {exc.strerror}") from exc
+            raise StorageError(f"could not delete a stored file: {exc.strerror}") from exc
 
     def list_refs(self) -> Iterator[str]:
         if not self.root.is_dir():
