@@ -3,10 +3,11 @@
 // window.vidigest.hooks.transcriptRendered.
 //
 // "Correct" turns correction on: a click on a segment's text then opens it in place (Enter
-// saves, Esc cancels) with the speaker when the video has speakers; off, a click seeks the
-// player as before. A stale edit (409) keeps what was typed and offers to reload. Find and
-// replace previews first (count and changes), then applies exactly what was previewed. The
-// summary is made again by the server: the page says so and shows it when it is ready.
+// saves, Esc cancels) with the speaker when the video has speakers (a segment without one
+// starts at "no speaker", which leaves it so); off, a click seeks the player as before. A
+// stale edit (409) keeps what was typed and offers to reload. Find and replace previews first
+// (count and changes), then applies exactly what was previewed. The summary is made again by
+// the server: the page says so and shows it when it is ready.
 "use strict";
 
 const VidigestEdit = (() => {
@@ -93,9 +94,11 @@ const VidigestEdit = (() => {
     const editor = el("div", { class: "segment-editor" }, input);
     let select = null;
     if (speakers.length) {
+      // a segment without speaker starts at "no speaker": saving its text alone sends none
+      const none = segment.speaker ? [] : [el("option", { value: "" }, "No speaker (unchanged)")];
       select = el("select", { "aria-label": `Speaker of segment ${segment.index + 1}` },
-        ...speakers.map((s) => el("option", { value: s.label }, s.display_name)));
-      select.value = segment.speaker || speakers[0].label;
+        ...none, ...speakers.map((s) => el("option", { value: s.label }, s.display_name)));
+      select.value = segment.speaker || "";
       editor.append(select);
     }
     const note = el("span", { class: "segment-note", role: "status" });
@@ -115,7 +118,7 @@ const VidigestEdit = (() => {
   async function save(segment, input, select, note, close) {
     const body = { version: segment.version };
     if (input.value.trim() !== segment.text.trim()) body.text = input.value;
-    if (select && select.value !== segment.speaker) body.speaker = select.value;
+    if (select && select.value && select.value !== segment.speaker) body.speaker = select.value;
     if (body.text === undefined && body.speaker === undefined) { close(); return; }
     note.textContent = "Saving…";
     try {
