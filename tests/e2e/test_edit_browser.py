@@ -2,7 +2,7 @@
 `vidigest serve` (embedded: its runner makes the summary again): edit a segment in place, a
 stale edit shows "changed elsewhere", find and replace with a preview; search and the summary
 follow; DOCX and PDF links answer documents. In a video with speakers, a segment that has none
-keeps none when only its text is corrected.
+keeps none when only its text is corrected; two quick corrections of one segment both save.
 
 No skip: without /usr/bin/chromium (`make system-deps` installs it) this test fails.
 """
@@ -194,6 +194,63 @@ def test_a_text_correction_leaves_a_segment_without_speaker_so(
             expect(segments.nth(1).get_by_label("Speaker of segment 2")).to_have_value("SPEAKER_2")
             expect(segments.nth(1).locator("option[value='']")).to_have_count(0)
             segments.nth(1).locator("input.segment-text").press("Escape")
+            assert errors == [], errors
+        finally:
+            browser.close()
+
+
+def test_two_quick_corrections_of_one_segment_both_save(diarized: tuple[str, str]) -> None:
+    """The second edit follows the first as soon as the transcript is redrawn, on a slow
+    network (Chromium's own throttling: each request waits 600 ms), so the page has not yet
+    fetched the segments' versions again: it must still send the version the first save made."""
+    assert CHROMIUM.exists(), "chromium is not installed: run `make system-deps`"
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.sync_api import expect, sync_playwright
+
+    base, video_id = diarized
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/#/videos/{video_id}")
+            segments = page.locator("#transcript > li")
+            expect(segments).to_have_count(3, timeout=30_000)
+            page.get_by_role("button", name="Correct").click()
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send(
+                "Network.emulateNetworkConditions",
+                {
+                    "offline": False,
+                    "latency": 600,
+                    "downloadThroughput": -1,
+                    "uploadThroughput": -1,
+                },
+            )
+
+            first = segments.first
+            seek = first.locator("button[data-start]")
+            for text in (
+                "Welcome to the penguin panel, everyone.",
+                "Welcome, all, to the penguins.",
+            ):
+                seek.click()
+                editor = first.locator("input.segment-text")
+                editor.fill(text)
+                editor.press("Enter")
+                # saved: a refused edit keeps the editor open and says "Changed elsewhere"
+                expect(editor).to_have_count(0, timeout=10_000)
+                expect(seek).to_contain_text(text)
+            expect(page.locator("#edit-message")).to_contain_text("Saved.")
+            expect(page.get_by_text("Changed elsewhere")).to_have_count(0)
+            history = httpx.get(f"{base}/videos/{video_id}/segments/0/history").json()
+            assert [v["text"].strip() for v in history["versions"]] == [
+                "Welcome to the penguin panel.",
+                "Welcome to the penguin panel, everyone.",
+                "Welcome, all, to the penguins.",
+            ]
             assert errors == [], errors
         finally:
             browser.close()
