@@ -27,7 +27,13 @@ from vidigest.modules.search.models import SearchPassage
 from vidigest.modules.search.passages import build_passages
 from vidigest.modules.search.service import search_passages
 from vidigest.modules.search.vector_index import vector_status
-from vidigest.modules.search.vectors import SearchFilters, nearest, top_k
+from vidigest.modules.search.vectors import (
+    SearchFilters,
+    has_iterative_scan,
+    nearest,
+    pgvector_version,
+    top_k,
+)
 from vidigest.modules.videos.service import VideoService
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,6 +107,23 @@ def test_semantic_search_on_the_hnsw_index(database: Database) -> None:
         assert {p.video_id for p in session.query(SearchPassage)} == {other}
     with database.session() as session:  # the deleted video's vectors went with it
         assert _vectors(database) == session.query(SearchPassage).count() < len(rows)
+
+
+def test_the_search_scans_iteratively_where_pgvector_can(database: Database) -> None:
+    other = indexed_video(database, build(load_topics()[2:]).transcript, name="other.mp4")
+    indexed_video(database, name="talk.mp4")
+    query = encoder().encode(["how is the keeper protected from stings"])[0]
+    with database.session() as session:
+        installed = session.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        ).scalar_one()
+        assert pgvector_version(session.connection()) == installed
+        assert has_iterative_scan(installed), f"the bundled pgvector is {installed}"
+        found = nearest(session, query, 3, SearchFilters(video_ids=(other,)))
+        # the search's SET LOCAL holds until the transaction ends: the path it took
+        scan = session.execute(text("SHOW hnsw.iterative_scan")).scalar_one()
+    assert scan == "relaxed_order"
+    assert len(found) == 3
 
 
 def test_db_upgrade_adds_pgvector_to_a_database_migrated_without_it(database: Database) -> None:

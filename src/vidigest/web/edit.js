@@ -3,16 +3,20 @@
 // window.vidigest.hooks.transcriptRendered.
 //
 // "Correct" turns correction on: a click on a segment's text then opens it in place (Enter
-// saves, Esc cancels) with the speaker when the video has speakers; off, a click seeks the
-// player as before. A stale edit (409) keeps what was typed and offers to reload. Find and
-// replace previews first (count and changes), then applies exactly what was previewed. The
-// summary is made again by the server: the page says so and shows it when it is ready.
+// saves, Esc cancels) with the speaker when the video has speakers (a segment without one
+// starts at "no speaker", which leaves it so); off, a click seeks the player as before. An
+// editor opens on the segment's latest version (a save's answer, or the fetch after a redraw,
+// waited for), so quick successive edits do not conflict with themselves. A stale edit (409)
+// keeps what was typed and offers to reload. Find and replace previews first
+// (count and changes), then applies exactly what was previewed. The summary is made again by
+// the server: the page says so and shows it when it is ready.
 "use strict";
 
 const VidigestEdit = (() => {
   let videoId = null;
   let segments = [];  // from /videos/{id}/segments: index, text, speaker, version
   let speakers = [];  // {label, display_name}
+  let loaded = Promise.resolve();  // settles once `segments` match the transcript drawn last
   let editing = false;
   let preview = null;  // the last find-and-replace preview {request, revision}
   let summaryTimer = null;
@@ -75,14 +79,23 @@ const VidigestEdit = (() => {
     return segments[position];
   }
 
+  // the segments (and their versions) of the transcript on the page: each redraw fetches them
+  // again, and an editor opened before that fetch ends would send a version already replaced
+  async function current() {
+    let waited;
+    do { waited = loaded; await waited; } while (waited !== loaded);
+  }
+
   function onTranscriptClick(event) {
     if (!editing) return;
     const item = event.target.closest("#transcript > li");
     if (!item || event.target.closest(".segment-editor")) return;
     event.preventDefault();
     event.stopPropagation();
-    const segment = segmentOf(item);
-    if (segment) openEditor(item, segment);
+    current().then(() => {
+      const segment = item.isConnected && editing ? segmentOf(item) : null;
+      if (segment) openEditor(item, segment);
+    });
   }
 
   function openEditor(item, segment) {
@@ -93,9 +106,11 @@ const VidigestEdit = (() => {
     const editor = el("div", { class: "segment-editor" }, input);
     let select = null;
     if (speakers.length) {
+      // a segment without speaker starts at "no speaker": saving its text alone sends none
+      const none = segment.speaker ? [] : [el("option", { value: "" }, "No speaker (unchanged)")];
       select = el("select", { "aria-label": `Speaker of segment ${segment.index + 1}` },
-        ...speakers.map((s) => el("option", { value: s.label }, s.display_name)));
-      select.value = segment.speaker || speakers[0].label;
+        ...none, ...speakers.map((s) => el("option", { value: s.label }, s.display_name)));
+      select.value = segment.speaker || "";
       editor.append(select);
     }
     const note = el("span", { class: "segment-note", role: "status" });
@@ -104,9 +119,15 @@ const VidigestEdit = (() => {
     item.append(editor);
     input.focus();
     const close = () => { editor.remove(); button.hidden = false; button.focus(); };
-    const keys = (e) => {
+    let saving = false;  // one save at a time: a second Enter would send the same version
+    const keys = async (e) => {
       if (e.key === "Escape") { e.preventDefault(); close(); }
-      else if (e.key === "Enter") { e.preventDefault(); save(segment, input, select, note, close); }
+      else if (e.key === "Enter") {
+        e.preventDefault();
+        if (saving) return;
+        saving = true;
+        try { await save(segment, input, select, note, close); } finally { saving = false; }
+      }
     };
     input.addEventListener("keydown", keys);
     if (select) select.addEventListener("keydown", keys);
@@ -115,11 +136,13 @@ const VidigestEdit = (() => {
   async function save(segment, input, select, note, close) {
     const body = { version: segment.version };
     if (input.value.trim() !== segment.text.trim()) body.text = input.value;
-    if (select && select.value !== segment.speaker) body.speaker = select.value;
+    if (select && select.value && select.value !== segment.speaker) body.speaker = select.value;
     if (body.text === undefined && body.speaker === undefined) { close(); return; }
     note.textContent = "Saving…";
     try {
-      await api(`/videos/${videoId}/segments/${segment.index}`, json("PATCH", body));
+      // the answer is the segment as saved: its new version at once, before any refetch
+      const saved = await api(`/videos/${videoId}/segments/${segment.index}`, json("PATCH", body));
+      Object.assign(segment, { text: saved.text, speaker: saved.speaker, version: saved.version });
     } catch (error) {
       if (error.status === 409) {
         note.replaceChildren("Changed elsewhere, reload to see it (your text is kept here). ",
@@ -192,15 +215,19 @@ const VidigestEdit = (() => {
     controls();
     downloads();
     setEditing(editing);
-    try {
-      const [list, who] = await Promise.all([
-        api(`/videos/${id}/segments`),
-        api(`/videos/${id}/speakers`).catch(() => ({ speakers: [] })),
-      ]);
-      if (id !== videoId) return;
-      segments = list.segments;
-      speakers = who.speakers;
-    } catch (error) { say(error.message); }
+    const loading = (async () => {
+      try {
+        const [list, who] = await Promise.all([
+          api(`/videos/${id}/segments`),
+          api(`/videos/${id}/speakers`).catch(() => ({ speakers: [] })),
+        ]);
+        if (id !== videoId) return;
+        segments = list.segments;
+        speakers = who.speakers;
+      } catch (error) { say(error.message); }
+    })();
+    loaded = loading;
+    await loading;
   }
 
   return { attach };

@@ -4,12 +4,16 @@
   keep (one matrix product). Measured against the `sqlite-vec` extension in
   `bench/retrieval.py` ([benchmarks.md](../../../../docs/benchmarks.md)).
 - PostgreSQL with pgvector: the HNSW index on `embedding_vec` (cosine distance), with
-  iterative scans so that filters still return `k` rows.
+  iterative scans so that filters still return `k` rows. Iterative scans came with pgvector
+  0.8: on an older pgvector the walk stops after `hnsw.ef_search` candidates and the filters
+  apply to those, so a filtered query may return fewer than `k` passages (unfiltered ones are
+  unaffected).
 - PostgreSQL without pgvector: SemanticSearchUnavailable, with what is missing.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVarTuple
@@ -18,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Float,
     Select,
     bindparam,
@@ -43,6 +48,8 @@ from vidigest.modules.videos.models import Video
 F32 = npt.NDArray[np.float32]
 Ts = TypeVarTuple("Ts")
 HNSW_EF_SEARCH = 100  # candidates the HNSW walk keeps (pgvector's default: 40)
+ITERATIVE_SCAN_SINCE = (0, 8)  # the pgvector version that has hnsw.iterative_scan
+_PGVECTOR_VERSION = "vidigest.pgvector_version"  # its key in a connection's info
 
 
 class SemanticSearchUnavailable(VidigestError):
@@ -120,12 +127,35 @@ def top_k(ids: npt.NDArray[np.int64], matrix: F32, query: F32, k: int) -> list[t
     return [(int(ids[i]), float(scores[i])) for i in chosen]
 
 
+def has_iterative_scan(version: str) -> bool:
+    """Whether pgvector `version` (the extension's `extversion`, "0.8.0") has iterative index
+    scans. A version that does not read as numbers counts as older: the setting is then not
+    used (the query still runs)."""
+    numbers = re.match(r"(\d+)\.(\d+)", version.strip())
+    if numbers is None:
+        return False
+    return (int(numbers[1]), int(numbers[2])) >= ITERATIVE_SCAN_SINCE
+
+
+def pgvector_version(connection: Connection) -> str:
+    """The installed pgvector's version, read once per database connection (kept in its info:
+    an extension update is seen by connections opened after it)."""
+    info = connection.info
+    if _PGVECTOR_VERSION not in info:
+        info[_PGVECTOR_VERSION] = connection.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        ).scalar_one()
+    return str(info[_PGVECTOR_VERSION])
+
+
 def _nearest_pgvector(
     session: Session, query: F32, k: int, filters: SearchFilters
 ) -> list[tuple[int, float]]:
     session.execute(text(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, k)}"))
-    # with filters, keep walking the graph until k rows pass them (pgvector >= 0.8)
-    session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    if has_iterative_scan(pgvector_version(session.connection())):
+        # with filters, keep walking the graph until k rows pass them; older pgvector reserves
+        # the hnsw. prefix, so the SET would fail there (see the module's docstring)
+        session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
     vectors = literal_column(f"{SearchPassage.__tablename__}.{VECTOR_COLUMN}", Vector())
     distance = vectors.op("<=>", return_type=Float())(cast(bindparam("query_vector"), Vector()))
     statement = filtered(select(SearchPassage.id, distance.label("distance")), filters)
