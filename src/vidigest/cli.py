@@ -915,7 +915,7 @@ def submit(
 
 
 # A stage's name (`common/stages.py`) or the relay: `workers.PROCESSES`, checked by a test.
-WorkerName = Literal["transcription", "summary", "indexing", "relay", "webhooks"]
+WorkerName = Literal["transcription", "indexing", "summary", "relay", "webhooks"]
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve Prometheus metrics on this port.")
 ]

@@ -32,9 +32,9 @@ ODD_NAME = "Q&A session (part 1) \u2013 \u00c4rger's talk #2.mp4"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # the sequential decoder: it hands over each segment as it is decoded, so the percentage
-    # moves within the one window of a short file (the batched one moves per batch of speech)
-    with serve(tmp_path_factory.mktemp("serve"), VIDIGEST_ASR_BATCH_SIZE="1") as base:
+    # the default decoder (batched): a short file's one window is decoded in several batches,
+    # and the percentage moves after each
+    with serve(tmp_path_factory.mktemp("serve")) as base:
         yield base
 
 

@@ -58,7 +58,7 @@ def test_videos_imports_no_stage() -> None:
 def test_one_registry_of_stages() -> None:
     """The consumer names are stored (`processed_messages`): they must not change. The CLI's
     `worker NAME` choices are the stages and the relay."""
-    assert list(STAGES) == ["transcription", "summary", "indexing"]
+    assert list(STAGES) == ["transcription", "indexing", "summary"]
     assert (INDEXING.consumer, INDEXING.topic) == ("indexing-worker", "transcription.completed")
     assert (TRANSCRIPTION.consumer, TRANSCRIPTION.topic) == (
         "transcription-worker",

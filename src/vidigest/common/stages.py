@@ -52,8 +52,11 @@ SUMMARY = Stage("summary", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TR
 # passages of the transcript embedded for search, beside the summary; again after an edit
 INDEXING = Stage("indexing", EventType.TRANSCRIPTION_COMPLETED, also=(EventType.TRANSCRIPT_EDITED,))
 
-# Every stage, in pipeline order, by name.
-STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, SUMMARY, INDEXING)}
+# Every stage, in pipeline order, by name. Indexing (seconds) comes before the summary, which
+# completes the video: the embedded broker delivers a transcript to its subscribers in this
+# order, so there a COMPLETED video is already searchable. (Distributed, the two run side by
+# side and a video is searchable once its indexing worker is done, usually first.)
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (TRANSCRIPTION, INDEXING, SUMMARY)}
 
 
 def stage_named(name: str) -> Stage:
