@@ -12,10 +12,10 @@ busy machine slows every run alike; wall time is the median over the rounds:
   whole file at once, no windows: the baseline.
 - windowed, sequential: `WhisperTranscriber(batch_size=1)`, 300 s windows.
 - windowed, batched: `WhisperTranscriber(batch_size=N)` (BatchedInferencePipeline in each
-  window), for each N of --batch; a short file's windows are split into smaller batches so
-  that its progress moves (asr_progress_steps, 4 by default).
-- with --whole-windows, also "batched N, whole": the same with `progress_steps=1` (each window
-  in batches of N, progress once per batch): what the smaller batches cost.
+  window), for each N of --batch, with the default progress steps (a short file's windows are
+  split into smaller batches so that its progress moves: batching.py).
+- with --progress-steps S,..., also "batched N, S steps" for each S (1: whole-window batches):
+  what the smaller batches cost.
 
 Inputs: held-out narrated talks (`scripts/build_talks.py`, espeak-ng; built once into
 --talk-dir with their reference text) and the real-speech sets of bench/asr_eval.py (LibriVox).
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", default="8", help="batch sizes of the batched rows")
     parser.add_argument(
-        "--whole-windows", action="store_true", help="also each batched row with progress_steps=1"
+        "--progress-steps", default="", help="also each batched row with these progress steps"
     )
     parser.add_argument("--model", default="fast")
     parser.add_argument("--beam", type=int, default=5)
@@ -75,19 +75,20 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+    from vidigest.config import Settings
     from vidigest.modules.transcription.asr import WhisperTranscriber
 
     sets = inputs([t for t in args.talks.split(",") if t], args.talk_dir, not args.no_librivox)
     batches = [int(b) for b in args.batch.split(",")]
 
-    def transcriber(batch: int, steps: int = 4) -> WhisperTranscriber:
+    def transcriber(batch: int, steps: int | None = None) -> WhisperTranscriber:
         t = WhisperTranscriber(
             args.model,
             device=args.device,
             compute_type=args.compute_type,
             beam_size=args.beam,
             batch_size=batch,
-            progress_steps=steps,
+            progress_steps=steps or Settings().asr_progress_steps,
             data_dir=args.talk_dir / "data",
         )
         if shared is not None:
@@ -109,9 +110,9 @@ def main() -> None:
         t = transcriber(batch)
         label = "windowed, sequential" if batch == 1 else f"windowed, batched {batch}"
         runs.append((label, lambda path, t=t: t.transcribe(path).text))
-        if batch > 1 and args.whole_windows:
-            whole = transcriber(batch, steps=1)
-            runs.append((f"{label}, whole", lambda path, t=whole: t.transcribe(path).text))
+        for steps in [int(n) for n in args.progress_steps.split(",") if n] if batch > 1 else []:
+            other = transcriber(batch, steps)
+            runs.append((f"{label}, {steps} steps", lambda path, t=other: t.transcribe(path).text))
 
     print(
         f"model {shared.model_name}, {args.device} {shared.compute_type}, beam {args.beam}, "
@@ -119,7 +120,7 @@ def main() -> None:
         "interleaved, median wall time"
     )
     print(
-        f"{'input':<24}{'run':<24}{'audio s':>8}{'wall s':>8}{'RTF':>7}{'speedup':>8}{'WER %':>7}"
+        f"{'input':<24}{'run':<32}{'audio s':>8}{'wall s':>8}{'RTF':>7}{'speedup':>8}{'WER %':>7}"
     )
     totals: dict[str, list[float]] = {label: [0.0, 0.0, 0.0] for label, _ in runs}
     for name, files, reference in sets:
@@ -148,7 +149,7 @@ def main() -> None:
             totals[label][1] += error * words
             totals[label][2] += words
             print(
-                f"{name:<24}{label:<24}{audio:>8.1f}{wall:>8.1f}{wall / audio:>7.3f}"
+                f"{name:<24}{label:<32}{audio:>8.1f}{wall:>8.1f}{wall / audio:>7.3f}"
                 f"{base / wall:>8.2f}{100 * error:>7.1f}{spread}",
                 flush=True,
             )
@@ -156,7 +157,7 @@ def main() -> None:
         base = totals[runs[0][0]][0]
         for label, (wall, errors, words) in totals.items():
             print(
-                f"{'all (WER word-weighted)':<24}{label:<24}{'':>8}{wall:>8.1f}{'':>7}"
+                f"{'all (WER word-weighted)':<24}{label:<32}{'':>8}{wall:>8.1f}{'':>7}"
                 f"{base / wall:>8.2f}{100 * errors / words:>7.1f}"
             )
 

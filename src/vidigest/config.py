@@ -70,8 +70,8 @@ class Settings(BaseSettings):
     asr_beam_size: int = Field(default=5, ge=1)
     # VAD chunks decoded in one batch within a window (BatchedInferencePipeline); 1: sequential
     asr_batch_size: int = Field(default=16, ge=1)
-    # progress reports a short file's batched transcription makes at least: its windows are
-    # decoded in smaller batches to give them (1: whole-window batches, the most throughput)
+    # progress reports a short file's batched transcription aims at: its windows are decoded
+    # in smaller batches (of 4 chunks at least) to give them (1: whole-window batches)
     asr_progress_steps: int = Field(default=4, ge=1)
     # seconds of audio decoded per window (memory stays flat; long media resume at a window)
     asr_window_seconds: float = Field(default=300.0, ge=4)

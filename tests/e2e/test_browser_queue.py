@@ -32,8 +32,8 @@ ODD_NAME = "Q&A session (part 1) \u2013 \u00c4rger's talk #2.mp4"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # the default decoder (batched): a short file's one window is decoded in several batches,
-    # and the percentage moves after each
+    # the default decoder (batched): the talk's one window (7 chunks of speech) is decoded in
+    # two batches, and the percentage moves after each
     with serve(tmp_path_factory.mktemp("serve")) as base:
         yield base
 
@@ -101,14 +101,14 @@ def test_upload_queue_progress_and_cancel(server: str, pw: Any, tmp_path: Path) 
     expect(clip_row).to_have_attribute("data-group", "waiting")
     seen: set[float] = set()
     deadline = time.monotonic() + 180
-    while len(seen) < 3 and time.monotonic() < deadline:
+    while len(seen) < 2 and time.monotonic() < deadline:
         if talk_row.get_attribute("data-status") != "TRANSCRIBING":
             break
         value = float(talk_row.locator("progress").get_attribute("value") or 0)
         if 0 < value < 85:
             seen.add(value)
         time.sleep(0.25)
-    assert len(seen) >= 3, f"the percentage did not move during transcription: {seen}"
+    assert len(seen) >= 2, f"the percentage did not move during transcription: {seen}"
     expect(talk_row.locator(".eta")).to_contain_text("left")
     page.screenshot(path=str(DOCS / "ui-queue.png"))
 

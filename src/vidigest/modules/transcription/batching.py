@@ -6,6 +6,12 @@ window's chunks are split into at least `batches_per_window` batches: enough for
 report `steps` times in all (the setting asr_progress_steps). A file of `steps` windows or
 more keeps whole batches (it already reports once per window).
 
+A batch never holds fewer than MIN_CHUNKS_PER_BATCH chunks (unless the window has fewer): on 2
+cores the held-out 3-minute talk (7 chunks) took 6.1 s in one batch of 7, 6.0 s in batches of
+4, 6.8 s in batches of 3 and 8.4 s in batches of 2 (docs/benchmarks.md#batched-decoding). So
+a file of fewer than about 10 chunks (~4 minutes) reports fewer than `steps` times: once per 4
+chunks.
+
 The rule depends on the file's duration and the window's chunks only, so a resumed
 transcription decodes each window in the same batches as an uninterrupted one.
 """
@@ -15,6 +21,8 @@ from __future__ import annotations
 import math
 from functools import cache
 from typing import Any
+
+MIN_CHUNKS_PER_BATCH = 4  # smaller batches cost speed (see above)
 
 
 def batches_per_window(duration: float | None, window_step: float, steps: int) -> int:
@@ -28,8 +36,10 @@ def batches_per_window(duration: float | None, window_step: float, steps: int) -
 
 
 def batch_size_for(chunks: int, batch_size: int, batches: int) -> int:
-    """The batch size that decodes `chunks` in at least `batches` batches, at most `batch_size`."""
-    return max(1, min(batch_size, math.ceil(chunks / max(1, batches))))
+    """The batch size that decodes `chunks` in `batches` batches, at most `batch_size` and at
+    least MIN_CHUNKS_PER_BATCH (fewer batches, then)."""
+    wanted = max(MIN_CHUNKS_PER_BATCH, math.ceil(chunks / max(1, batches)))
+    return max(1, min(batch_size, wanted))
 
 
 @cache
