@@ -4,26 +4,13 @@ directory), and `process --out` files naming the speakers."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.support.cli import vidigest_cli
 from tests.support.speakers import diarized_video
 from vidigest.app import open_database
 from vidigest.config import Settings
 from vidigest.export import write_outputs
-
-
-def vidigest_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VIDIGEST_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "vidigest", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def seeded(data_dir: Path) -> str:

@@ -4,30 +4,17 @@ replace (dry run first), history, export; an edit makes the summary again (embed
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import docx
 import pypdf
 
+from tests.support.cli import vidigest_cli
 from tests.support.speakers import diarized_video
 from vidigest.app import open_database
 from vidigest.config import Settings
 from vidigest.database.session import db_session_context
 from vidigest.modules.summary.service import VideoSummaryService
-
-
-def vidigest_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VIDIGEST_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "vidigest", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 def test_transcript_commands(tmp_path: Path) -> None:

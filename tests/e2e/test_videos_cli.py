@@ -3,25 +3,11 @@ directory, embedded: no worker runs, so a submitted video stays where it is put)
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support import media
+from tests.support.cli import vidigest_cli
 from vidigest.modules.videos.service import CANCELLED_REASON
-
-
-def vidigest(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VIDIGEST_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    env.pop("VIDIGEST_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "vidigest", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 def stored_media(data_dir: Path) -> list[Path]:
@@ -30,31 +16,31 @@ def stored_media(data_dir: Path) -> list[Path]:
 
 def test_cancel_retry_and_delete_from_the_command_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    submitted = vidigest("submit", str(media.sample("librivox_speech.mp4")), data_dir=data)
+    submitted = vidigest_cli("submit", str(media.sample("librivox_speech.mp4")), data_dir=data)
     assert submitted.returncode == 0, submitted.stderr
     video_id = submitted.stdout.strip()
     assert len(stored_media(data)) == 1  # submit stored a copy
 
-    refused = vidigest("videos", "delete", video_id, data_dir=data)
+    refused = vidigest_cli("videos", "delete", video_id, data_dir=data)
     assert refused.returncode == 1 and "cancel it first" in refused.stderr
 
-    cancelled = vidigest("videos", "cancel", video_id, data_dir=data)
+    cancelled = vidigest_cli("videos", "cancel", video_id, data_dir=data)
     assert cancelled.returncode == 0, cancelled.stderr
     assert f"FAILED: {CANCELLED_REASON}" in cancelled.stdout
-    shown = vidigest("videos", "show", video_id, data_dir=data).stdout
+    shown = vidigest_cli("videos", "show", video_id, data_dir=data).stdout
     assert "status: FAILED" in shown and CANCELLED_REASON in shown
-    again = vidigest("videos", "cancel", video_id, data_dir=data)
+    again = vidigest_cli("videos", "cancel", video_id, data_dir=data)
     assert again.returncode == 1 and "being processed" in again.stderr
 
-    retried = vidigest("videos", "retry", video_id, data_dir=data)
+    retried = vidigest_cli("videos", "retry", video_id, data_dir=data)
     assert retried.returncode == 0 and "REGISTERED" in retried.stdout, retried.stderr
-    assert vidigest("videos", "retry", video_id, data_dir=data).returncode == 1  # not FAILED
+    assert vidigest_cli("videos", "retry", video_id, data_dir=data).returncode == 1  # not FAILED
 
-    assert vidigest("videos", "cancel", video_id, data_dir=data).returncode == 0
-    deleted = vidigest("videos", "delete", video_id, data_dir=data)
+    assert vidigest_cli("videos", "cancel", video_id, data_dir=data).returncode == 0
+    deleted = vidigest_cli("videos", "delete", video_id, data_dir=data)
     assert deleted.returncode == 0 and f"deleted {video_id}" in deleted.stdout, deleted.stderr
     assert stored_media(data) == []  # its stored file went with it
-    gone = vidigest("videos", "show", video_id, data_dir=data)
+    gone = vidigest_cli("videos", "show", video_id, data_dir=data)
     assert gone.returncode == 1 and "not found" in gone.stderr.lower()
-    unknown = vidigest("videos", "cancel", "nope", data_dir=data)
+    unknown = vidigest_cli("videos", "cancel", "nope", data_dir=data)
     assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
