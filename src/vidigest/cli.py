@@ -325,7 +325,7 @@ def videos_retry(video_id: Annotated[str, typer.Argument(help="The video id.")])
     with db_session_context(database.session_factory) as session:
         service = VideoService(session)
         current = service.get(video_id)
-        if current.source_type == "url" and not current.media_path:
+        if current.awaits_download:
             raise VidigestError(
                 f"video {video_id} failed before its download finished: retry it through the "
                 f"API (POST /videos/{video_id}/retry), whose server downloads it"

@@ -41,6 +41,11 @@ class Video(CreatedAtMixin, Base):
     asr_model: Mapped[str | None] = mapped_column(String(256))  # the model that transcribed it
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    @property
+    def awaits_download(self) -> bool:
+        """A URL video whose download never finished: a retry downloads it again."""
+        return self.source_type == "url" and not self.media_path
+
 
 class VideoStatusLog(CreatedAtMixin, Base):
     __tablename__ = "video_status_logs"

@@ -422,7 +422,7 @@ def retry_video(video_id: str, state: StateDep, session_factory: SessionFactoryD
     others answer 409. A URL video whose download failed is downloaded again."""
     with db_session_context(session_factory) as session:
         current = VideoService(session).get(video_id)
-        download = current.source_type == "url" and not current.media_path
+        download = current.awaits_download
     pool = state.downloads
     if download and not pool.reserve():
         raise _downloads_busy()

@@ -226,7 +226,7 @@ class VideoService:
         (transcript, summary) are cleared, only by the one caller whose conditional UPDATE
         won, in the caller's transaction."""
         video = self.get(video_id)
-        download = video.source_type == "url" and not video.media_path
+        download = video.awaits_download
         target = VideoStatus.DOWNLOADING if download else VideoStatus.REGISTERED
         self.transition(
             video_id,
