@@ -35,8 +35,8 @@ def test_a_new_run_finishes_what_a_dead_one_left(tmp_path: Path) -> None:
         deliveries = runtime.run_until_idle()
         assert [(d.subscriber, d.result.outcome.value) for d in deliveries] == [
             ("transcription-worker", "processed"),
+            ("indexing-worker", "processed"),  # before the summary: COMPLETED is searchable
             ("summary-worker", "processed"),
-            ("indexing-worker", "processed"),
             ("webhook-dispatcher", "processed"),  # summary.completed: no endpoint, nothing owed
         ]
         with app.database.session() as session:

@@ -421,9 +421,16 @@ def test_rebalance_while_busy_finishes_in_flight_work_without_duplicates(
     create_topics(settings, [topic, dlq], partitions=2, replication=1)
     seen: dict[str, list[str]] = {"w1": [], "w2": []}
     revoked_while_busy: list[bool] = []
+    revoking = threading.Event()
+    held: list[str] = []
 
     def handler_for(name: str) -> Handler:
         def handler(message: Message, attempt: int) -> HandleResult:
+            if name == "w1" and not held:
+                # w1's first message is still in hand when w2 joins: the revocation comes
+                # mid-message (the loop keeps polling while a message is handled)
+                held.append(message.origin or "")
+                assert revoking.wait(30), "no rebalance came while w1 held its first message"
             # Longer than pause_after (0.5 s): the loop polls, hence rebalances, mid-message.
             time.sleep(0.7)
             seen[name].append(message.origin or "")
@@ -437,12 +444,13 @@ def test_rebalance_while_busy_finishes_in_flight_work_without_duplicates(
 
     def spy_revoke(consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked_while_busy.append(w1.busy)
+        revoking.set()
         original_revoke(consumer, partitions)
 
     w1._on_revoke = spy_revoke  # type: ignore[method-assign]
     publish(settings, topic, [(f"video-{i}", f"m{i}".encode()) for i in range(12)])
     with running(w1):
-        wait_for(lambda: len(seen["w1"]) >= 1, 20, "w1 to be working")
+        wait_for(lambda: bool(held), 20, "w1 to be working")
         with running(w2):
             wait_for(lambda: len(seen["w1"]) + len(seen["w2"]) >= 12, 40, "all messages")
             time.sleep(1.0)  # a redelivered message would show up here
